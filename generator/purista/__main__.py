@@ -1,0 +1,3 @@
+from purista.cli import main
+
+main()

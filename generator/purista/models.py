@@ -1,0 +1,126 @@
+"""Stage 5: typed payload models, one module per service, by datamodel-code-generator.
+
+Each module is generated in one batch and cached by the hash of its schemas and
+the generator's options, so a spec with hundreds of commands stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from importlib.metadata import version
+
+from purista.errors import GenerationError
+from purista.plan import Plan
+from purista.render import GENERATED_HEADER
+
+_OPTIONS: dict[str, Any] = {
+    "input_file_type": "jsonschema",
+    "output_model_type": "pydantic_v2.BaseModel",
+    "target_python_version": "3.11",
+    "use_annotated": True,
+    "field_constraints": True,
+    "snake_case_field": True,
+    "allow_population_by_field_name": True,
+    "use_standard_collections": True,
+    "use_union_operator": True,
+    "use_schema_description": True,
+    "use_field_description": True,
+    "disable_timestamp": True,
+    "use_double_quotes": True,
+    "formatters": [],
+}
+_DCG_VERSION = version("datamodel-code-generator")
+_ROOT_MODEL = re.compile(r"^class Model\(RootModel\[Any\]\):\n    root: Any\n", re.MULTILINE)
+_DCG_HEADER = re.compile(r"\A(#[^\n]*\n)+")
+
+
+def models(plan: Plan) -> dict[str, str]:
+    """Every model module of the project, by path."""
+    out: dict[str, str] = {}
+    events = [(e.class_name, e.schema) for e in plan.events]
+    out[f"src/{plan.project.package}/events.py"] = _module(events, "Event payloads.")
+    for svc in plan.services:
+        doc = f"Payloads and outputs of service {svc.name} v{svc.version}."
+        out[f"{svc.path}/_generated/models.py"] = _module(list(svc.models), doc)
+    return out
+
+
+def _module(defs: list[tuple[str, str]], doc: str) -> str:
+    body = _generate(defs) if defs else ""
+    return f'{GENERATED_HEADER}"""{doc}"""\n\n{body}'
+
+
+def _generate(defs: list[tuple[str, str]]) -> str:
+    root = {"$defs": {name: _rebase(json.loads(schema), name) for name, schema in defs}}
+    text = json.dumps(root)
+    options = json.dumps(_OPTIONS, sort_keys=True, default=str)
+    key = hashlib.sha256(f"{_DCG_VERSION}\n{options}\n{text}".encode()).hexdigest()
+    cached = _cache_get(key)
+    if cached is not None:
+        return cached
+    from datamodel_code_generator import (  # noqa: PLC0415  (slow to import; only on a cache miss)
+        DataModelType,
+        InputFileType,
+        PythonVersion,
+        generate,
+    )
+
+    options = dict(
+        _OPTIONS,
+        input_file_type=InputFileType(_OPTIONS["input_file_type"]),
+        output_model_type=DataModelType(_OPTIONS["output_model_type"]),
+        target_python_version=PythonVersion(_OPTIONS["target_python_version"]),
+    )
+    try:
+        code = generate(text, **options)
+    except Exception as exc:
+        raise GenerationError(f"datamodel-code-generator failed on {', '.join(n for n, _ in defs)}: {exc}") from exc
+    if not isinstance(code, str):
+        raise GenerationError("datamodel-code-generator returned no code")
+    code = _ROOT_MODEL.sub("", _DCG_HEADER.sub("", code)).strip() + "\n"
+    _cache_put(key, code)
+    return code
+
+
+def _rebase(schema: Any, name: str) -> Any:
+    """Point a schema's internal `$ref`s at its new place under `#/$defs/<name>`."""
+    if isinstance(schema, list):
+        return [_rebase(item, name) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _rebase(v, name) for k, v in schema.items()}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#"):
+        out["$ref"] = f"#/$defs/{name}{ref[1:]}"
+    return out
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("PURISTA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "purista"
+    )
+    return Path(base) / "models"
+
+
+def _cache_get(key: str) -> str | None:
+    try:
+        return (_cache_dir() / f"{key}.py").read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _cache_put(key: str, code: str) -> None:
+    """Best effort: a cache that cannot be written only costs time."""
+    directory = _cache_dir()
+    with contextlib.suppress(OSError):
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f".{key}.{os.getpid()}.tmp"
+        tmp.write_text(code, encoding="utf-8")
+        os.replace(tmp, directory / f"{key}.py")

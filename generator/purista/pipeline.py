@@ -1,0 +1,55 @@
+"""The stages in order: load, validate, plan, render, models, format, write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from purista._version import __version__
+from purista.format import format_files
+from purista.load import LoadedSpec, load_spec
+from purista.models import models
+from purista.plan import Plan, build_plan
+from purista.render import render
+from purista.spec.models import Spec
+from purista.validate import validate_spec
+from purista.write import Output, Report, write_new, write_update
+
+SPEC_FILE = "purista.yaml"
+
+
+@dataclass(frozen=True)
+class Build:
+    """A validated spec and the project it generates, not yet written."""
+
+    spec: Spec
+    plan: Plan
+    output: Output
+
+
+def check(loaded: LoadedSpec) -> Spec:
+    """Validate a loaded spec (load and validate stages)."""
+    return validate_spec(loaded)
+
+
+def build(loaded: LoadedSpec) -> Build:
+    """Every file of the project `loaded` describes, formatted; nothing is written."""
+    spec = validate_spec(loaded)
+    plan = build_plan(spec, loaded.text, __version__)
+    files = render(plan) | models(plan)
+    files[SPEC_FILE] = loaded.text
+    files = format_files(files)
+    owners = {f.path: f.owner for f in plan.files} | {SPEC_FILE: "user"}
+    return Build(spec, plan, Output(files, owners))
+
+
+def new_project(loaded: LoadedSpec, target: Path) -> tuple[Build, Report]:
+    """Generate a new project into `target`."""
+    result = build(loaded)
+    return result, write_new(target, result.output, __version__)
+
+
+def generate_project(root: Path, spec_path: Path | None = None, *, force: bool = False) -> tuple[Build, Report]:
+    """Bring the project at `root` up to date with its spec."""
+    result = build(load_spec(spec_path or root / SPEC_FILE))
+    return result, write_update(root, result.output, __version__, force=force)

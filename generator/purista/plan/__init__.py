@@ -1,0 +1,289 @@
+"""Stage 3: derive every name, path, queue and number from a validated spec."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from purista.plan.examples import example_for
+from purista.plan.model import (
+    CommandLink,
+    Deployment,
+    Event,
+    EventLink,
+    File,
+    Handler,
+    Owner,
+    Plan,
+    Project,
+    QueueLink,
+    Route,
+    Service,
+)
+from purista.spec import models as spec
+from purista.spec.names import ClassName, KubeName, PythonIdentifier
+
+__all__ = ["Plan", "build_plan"]
+
+
+def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan:
+    """The plan of the project `model` describes."""
+    project = _project(model, generator_version)
+    pkg = project.package
+    events = {name: EventLink(name, PythonIdentifier(name), ClassName(name, "Event")) for name in model.events}
+    queues = {
+        qname: QueueLink(
+            qname,
+            PythonIdentifier(qname),
+            ClassName(qname, "Job"),
+            f"{_service_module(pkg, sname, svc)}._generated.models",
+        )
+        for sname, svc in model.services.items()
+        for qname in svc.queues
+    }
+    commands = {
+        f"{sname}.v{svc.version}.{cname}": CommandLink(
+            task=f"{sname}.v{svc.version}.{cname}",
+            queue=f"{project.name}.{sname}.v{svc.version}",
+            service_ident=PythonIdentifier(sname),
+            service_class=ClassName(sname),
+            version=svc.version,
+            ident=PythonIdentifier(cname),
+            timeout=cmd.timeout,
+            payload_class=ClassName(cname, "Payload"),
+            output_class=ClassName(cname, "Output"),
+            models_module=f"{_service_module(pkg, sname, svc)}._generated.models",
+            models_alias=f"{PythonIdentifier(sname)}_v{svc.version}",
+            example_output=_example_json(cmd.output),
+        )
+        for sname, svc in model.services.items()
+        for cname, cmd in svc.commands.items()
+    }
+    links = _Links(commands, events, queues, {n: e.payload for n, e in model.events.items()})
+    services = tuple(
+        _service(project, sname, svc, links) for sname, svc in sorted(model.services.items())
+    )
+    routes: dict[str, list[Route]] = {name: [] for name in model.events}
+    for service in services:
+        for sub in service.subscriptions:
+            assert sub.event is not None
+            routes[sub.event.name].append(Route(sub.task, sub.queue))
+    plan_events = tuple(
+        Event(
+            name=name,
+            ident=events[name].ident,
+            class_name=events[name].class_name,
+            description=event.description,
+            schema=_canonical(event.payload),
+            routes=tuple(routes[name]),
+        )
+        for name, event in sorted(model.events.items())
+    )
+    return Plan(project, plan_events, services, _files(project, services), spec_text)
+
+
+class _Links:
+    def __init__(
+        self,
+        commands: dict[str, CommandLink],
+        events: dict[str, EventLink],
+        queues: dict[str, QueueLink],
+        event_schemas: dict[str, dict[str, Any]],
+    ) -> None:
+        self.commands = commands
+        self.events = events
+        self.queues = queues
+        self.event_schemas = event_schemas
+
+
+def _project(model: spec.Spec, generator_version: str) -> Project:
+    infra = model.infrastructure
+    return Project(
+        name=model.project.name,
+        package=PythonIdentifier(model.project.name),
+        kube_name=KubeName(model.project.name),
+        description=model.project.description,
+        redis_url=infra.redis.url,
+        redis_max_connections=infra.redis.max_connections,
+        database_url=infra.database.url if infra.database else None,
+        tracing_exporter=infra.tracing.exporter,
+        tracing_endpoint=infra.tracing.endpoint,
+        tracing_sample_ratio=infra.tracing.sample_ratio,
+        generator_version=generator_version,
+    )
+
+
+def _service_module(package: str, name: str, svc: spec.Service) -> str:
+    return f"{package}.services.{PythonIdentifier(name)}.v{svc.version}"
+
+
+def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> Service:
+    module = _service_module(project.package, name, svc)
+    path = "src/" + module.replace(".", "/")
+    queue = f"{project.name}.{name}.v{svc.version}"
+    dep = svc.deployment
+
+    def handler(kind: str, hname: str, h: spec.Command | spec.Subscription | spec.Queue) -> Handler:
+        ident = PythonIdentifier(hname)
+        group = f"{kind}s" if kind != "queue" else "queues"
+        prefix = ClassName(hname)
+        payload_schema: dict[str, Any]
+        if isinstance(h, spec.Command):
+            task, hqueue, timeout = f"{name}.v{svc.version}.{hname}", queue, h.timeout
+            payload_class, payload_module = ClassName(hname, "Payload"), f"{module}._generated.models"
+            output_class: str | None = ClassName(hname, "Output")
+            payload_schema = h.payload
+            success = links.events[h.success_event] if h.success_event else None
+            event = None
+        elif isinstance(h, spec.Subscription):
+            task, hqueue, timeout = f"{name}.v{svc.version}.{hname}", f"{queue}.{hname}", 30.0
+            event = links.events[h.event]
+            payload_class, payload_module = event.class_name, f"{project.package}.events"
+            output_class, payload_schema, success = None, links.event_schemas[h.event], None
+        else:
+            link = links.queues[hname]
+            task, hqueue, timeout = f"{project.name}.jobs.{hname}", f"{project.name}.jobs.{hname}", h.lease
+            payload_class, payload_module = link.payload_class, link.models_module
+            output_class, payload_schema, success, event = None, h.payload, None, None
+        test_dir = f"tests/services/{PythonIdentifier(name)}/v{svc.version}/{group}"
+        return Handler(
+            kind=kind,  # type: ignore[arg-type]
+            name=hname,
+            ident=ident,
+            class_prefix=prefix,
+            description=h.description,
+            service=name,
+            service_ident=PythonIdentifier(name),
+            version=svc.version,
+            task=task,
+            queue=hqueue,
+            module=f"{module}.{group}.{ident}",
+            path=f"{path}/{group}/{ident}.py",
+            test_path=f"{test_dir}/test_{ident}.py",
+            context_class=ClassName(hname, "Context"),
+            payload_class=payload_class,
+            payload_module=payload_module,
+            output_class=output_class,
+            timeout=timeout,
+            success_event=success,
+            event=event,
+            invokes=tuple(links.commands[t] for t in h.can_invoke),
+            emits=tuple(links.events[e] for e in h.can_emit),
+            enqueues=tuple(links.queues[q] for q in h.can_enqueue),
+            example_payload=_example_json(payload_schema),
+            required_field=next(iter(payload_schema.get("required", [])), None),
+        )
+
+    commands = tuple(handler("command", n, c) for n, c in svc.commands.items())
+    subscriptions = tuple(handler("subscription", n, s) for n, s in svc.subscriptions.items())
+    queues = tuple(handler("queue", n, q) for n, q in svc.queues.items())
+    models: list[tuple[str, str]] = []
+    for cname, cmd in svc.commands.items():
+        models.append((ClassName(cname, "Payload"), _canonical(cmd.payload)))
+        models.append((ClassName(cname, "Output"), _canonical(cmd.output)))
+    for qname, q in svc.queues.items():
+        models.append((ClassName(qname, "Job"), _canonical(q.payload)))
+    return Service(
+        name=name,
+        ident=PythonIdentifier(name),
+        kube_name=KubeName(project.name, name, f"v{svc.version}"),
+        version=svc.version,
+        description=svc.description,
+        queue=queue,
+        module=module,
+        path=path,
+        uses_database=svc.uses_database,
+        state_ttl=svc.state_ttl,
+        deployment=Deployment(
+            replicas=dep.replicas,
+            max_replicas=dep.autoscale.max_replicas if dep.autoscale else dep.replicas,
+            concurrency=dep.concurrency,
+            pool=dep.pool,
+            cpu=dep.resources.cpu,
+            memory=dep.resources.memory,
+        ),
+        commands=commands,
+        subscriptions=subscriptions,
+        queues=queues,
+        models=tuple(models),
+    )
+
+
+def _canonical(schema: dict[str, Any]) -> str:
+    """The schema as compact JSON, keys in the spec's order (fields keep their order)."""
+    return json.dumps(schema, separators=(",", ":"))
+
+
+def _example_json(schema: dict[str, Any]) -> str | None:
+    value = example_for(schema)
+    return None if value is None else json.dumps(value)
+
+
+# Generated files of every project, by template (the template's path is the output's path).
+_PROJECT_FILES: tuple[tuple[str, Owner], ...] = (
+    ("pyproject.toml", "merged"),
+    ("README.md", "merged"),
+    (".gitignore", "merged"),
+    ("src/{package}/__init__.py", "generated"),
+    ("src/{package}/__main__.py", "generated"),
+    ("src/{package}/py.typed", "generated"),
+    ("src/{package}/testing.py", "generated"),
+    ("src/{package}/services/__init__.py", "generated"),
+    ("src/{package}/_purista/__init__.py", "generated"),
+    ("src/{package}/_purista/app.py", "generated"),
+    ("src/{package}/_purista/bridge.py", "generated"),
+    ("src/{package}/_purista/cli.py", "generated"),
+    ("src/{package}/_purista/context.py", "generated"),
+    ("src/{package}/_purista/errors.py", "generated"),
+    ("src/{package}/_purista/inprocess.py", "generated"),
+    ("src/{package}/_purista/project.py", "generated"),
+    ("src/{package}/_purista/runner.py", "generated"),
+    ("src/{package}/_purista/settings.py", "generated"),
+    ("src/{package}/_purista/states.py", "generated"),
+    ("src/{package}/_purista/transport.py", "generated"),
+    ("src/{package}/_purista/wire.py", "generated"),
+    ("src/{package}/_purista/worker.py", "generated"),
+    ("tests/conftest.py", "generated"),
+)
+_SERVICE_FILES: tuple[str, ...] = (
+    "__init__.py",
+    "v{version}/__init__.py",
+    "v{version}/_generated/__init__.py",
+    "v{version}/_generated/context.py",
+    "v{version}/_generated/tasks.py",
+)
+
+
+def _files(project: Project, services: tuple[Service, ...]) -> tuple[File, ...]:
+    files = [
+        File(path.format(package=project.package), path + ".jinja", owner)
+        for path, owner in _PROJECT_FILES
+    ]
+    files.append(File(f"src/{project.package}/events.py", None, "generated"))
+    for svc in services:
+        base = f"src/{project.package}/services/{svc.ident}/"
+        files.append(File(f"{svc.path}/_generated/models.py", None, "generated", svc.name))
+        for path in _SERVICE_FILES:
+            template = "src/{package}/services/{service}/" + path + ".jinja"
+            files.append(File(base + path.format(version=svc.version), template, "generated", svc.name))
+        for group, handlers in (
+            ("commands", svc.commands),
+            ("subscriptions", svc.subscriptions),
+        ):
+            if not handlers:
+                continue
+            template = f"src/{{package}}/services/{{service}}/v{{version}}/{group}/"
+            files.append(File(f"{svc.path}/{group}/__init__.py", template + "__init__.py.jinja", "generated", svc.name))
+            for h in handlers:
+                kind = group[:-1]
+                files.append(File(h.path, template + f"{{{kind}}}.py.jinja", "user", svc.name, h.name))
+                files.append(
+                    File(
+                        h.test_path,
+                        f"tests/services/{{service}}/v{{version}}/{group}/test_{{{kind}}}.py.jinja",
+                        "user",
+                        svc.name,
+                        h.name,
+                    )
+                )
+    return tuple(sorted(files, key=lambda f: f.path))

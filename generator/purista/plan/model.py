@@ -1,0 +1,186 @@
+"""The plan: every name, path, queue and number the templates need, as frozen values.
+
+Templates see only these objects; nothing here refers back to the spec models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Owner = Literal["generated", "user", "merged"]
+HandlerKind = Literal["command", "subscription", "queue"]
+
+
+@dataclass(frozen=True)
+class CommandLink:
+    """What a caller needs to invoke a command: `context.invoke.<service>.v<N>.<command>`."""
+
+    task: str
+    queue: str
+    service_ident: str
+    service_class: str
+    version: int
+    ident: str
+    timeout: float
+    payload_class: str
+    output_class: str
+    models_module: str
+    models_alias: str
+    example_output: str | None
+
+
+@dataclass(frozen=True)
+class EventLink:
+    """What a publisher needs to emit an event: `context.emit.<event>`."""
+
+    name: str
+    ident: str
+    class_name: str
+
+
+@dataclass(frozen=True)
+class QueueLink:
+    """What a producer needs to enqueue a job: `context.queue.enqueue.<queue>`."""
+
+    name: str
+    ident: str
+    payload_class: str
+    models_module: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """One subscriber of an event: the task and queue an emit is sent to."""
+
+    task: str
+    queue: str
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A user-owned handler and everything generated around it."""
+
+    kind: HandlerKind
+    name: str
+    ident: str
+    class_prefix: str
+    description: str
+    service: str
+    service_ident: str
+    version: int
+    task: str
+    queue: str
+    module: str
+    path: str
+    test_path: str
+    context_class: str
+    payload_class: str
+    payload_module: str
+    output_class: str | None
+    timeout: float
+    success_event: EventLink | None
+    event: EventLink | None
+    invokes: tuple[CommandLink, ...]
+    emits: tuple[EventLink, ...]
+    enqueues: tuple[QueueLink, ...]
+    example_payload: str | None
+    required_field: str | None
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event and every subscription that receives it."""
+
+    name: str
+    ident: str
+    class_name: str
+    description: str
+    schema: str
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How a service's worker runs."""
+
+    replicas: int
+    max_replicas: int
+    concurrency: int
+    pool: Literal["prefork", "threads"]
+    cpu: str
+    memory: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """A versioned service: its queues, handlers and deployment."""
+
+    name: str
+    ident: str
+    kube_name: str
+    version: int
+    description: str
+    queue: str
+    module: str
+    path: str
+    uses_database: bool
+    state_ttl: int | None
+    deployment: Deployment
+    commands: tuple[Handler, ...]
+    subscriptions: tuple[Handler, ...]
+    queues: tuple[Handler, ...]
+    models: tuple[tuple[str, str], ...]
+
+    @property
+    def handlers(self) -> tuple[Handler, ...]:
+        """Commands, subscriptions and queues, in that order."""
+        return self.commands + self.subscriptions + self.queues
+
+    @property
+    def consumes(self) -> tuple[str, ...]:
+        """The Celery queues `worker <service>` consumes: commands and subscriptions."""
+        return (self.queue, *(s.queue for s in self.subscriptions))
+
+
+@dataclass(frozen=True)
+class Project:
+    """Project-wide names and infrastructure defaults."""
+
+    name: str
+    package: str
+    kube_name: str
+    description: str
+    redis_url: str
+    redis_max_connections: int
+    database_url: str | None
+    tracing_exporter: str
+    tracing_endpoint: str
+    tracing_sample_ratio: float
+    generator_version: str
+
+
+@dataclass(frozen=True)
+class File:
+    """One file of the project: where it goes, what renders it and who owns it."""
+
+    path: str
+    template: str | None  # None: written by the models stage
+    owner: Owner
+    service: str | None = None
+    handler: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the render, models and write stages need, and nothing more."""
+
+    project: Project
+    events: tuple[Event, ...]
+    services: tuple[Service, ...]
+    files: tuple[File, ...]
+    spec_text: str
+
+    def service(self, name: str) -> Service:
+        """The service called `name`."""
+        return next(s for s in self.services if s.name == name)

@@ -1,0 +1,69 @@
+"""Names derived from the spec, built once and valid by construction.
+
+The spec's spelling stays on the wire; Python and Kubernetes get their own
+spellings, derived here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
+NAME_MAX_LENGTH = 50
+_NAME = re.compile(NAME_PATTERN)
+_UNSAFE = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether `name` may name a project, service, command, event or queue."""
+    return _NAME.fullmatch(name) is not None and len(name) <= NAME_MAX_LENGTH
+
+
+def words(name: str) -> list[str]:
+    """Split camelCase, snake_case and kebab-case into lower-case words."""
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", name)
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", spaced)
+    return [w.lower() for w in re.split(r"[\s_-]+", spaced) if w]
+
+
+class PythonIdentifier(str):
+    """A snake_case identifier that is never a keyword or a builtin (`class` -> `class_`)."""
+
+    __slots__ = ()
+
+    def __new__(cls, name: str) -> PythonIdentifier:
+        """Derive the identifier from a spec name."""
+        ident = "_".join(words(name))
+        if ident in _UNSAFE:
+            ident += "_"
+        if not ident.isidentifier():
+            raise ValueError(f"cannot derive a Python identifier from {name!r}")
+        return super().__new__(cls, ident)
+
+
+class ClassName(str):
+    """A CamelCase class name (`signUp` -> `SignUp`)."""
+
+    __slots__ = ()
+
+    def __new__(cls, name: str, suffix: str = "") -> ClassName:
+        """Derive the class name from a spec name and an optional suffix."""
+        ident = "".join(w[:1].upper() + w[1:] for w in words(name)) + suffix
+        if not ident.isidentifier() or keyword.iskeyword(ident):
+            raise ValueError(f"cannot derive a class name from {name!r}")
+        return super().__new__(cls, ident)
+
+
+class KubeName(str):
+    """An RFC 1123 label (`notificationService` -> `notification-service`)."""
+
+    __slots__ = ()
+
+    def __new__(cls, *parts: str) -> KubeName:
+        """Join the kebab-cased parts with hyphens."""
+        label = "-".join("-".join(words(p)) for p in parts)
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", label) or len(label) > 63:
+            raise ValueError(f"cannot derive a Kubernetes name from {parts!r}")
+        return super().__new__(cls, label)

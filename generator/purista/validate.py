@@ -1,0 +1,331 @@
+"""Stage 2: check a loaded spec completely and turn it into the `Spec` model.
+
+Every problem is collected, located and reported together: pydantic's errors,
+invalid JSON Schemas, references that do not resolve and names that collide.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from jsonschema import Draft7Validator, Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from purista.errors import SpecError, SpecErrors
+from purista.load import LoadedSpec, Path_, Positions
+from purista.spec.models import Spec
+from purista.spec.names import ClassName, PythonIdentifier
+
+SUPPORTED_DRAFTS = (Draft202012Validator, Draft7Validator)
+# Package names that would hide a module the generated project imports.
+RESERVED_PACKAGES = frozenset(sys.stdlib_module_names) | {
+    "amqp", "billiard", "celery", "click", "kombu", "opentelemetry", "psycopg", "psycopg_pool",
+    "pydantic", "pydantic_core", "purista", "pytest", "redis", "src", "tests", "vine",
+}  # fmt: skip
+
+
+def validate_spec(loaded: LoadedSpec) -> Spec:
+    """The validated spec, or `SpecErrors` listing every problem found."""
+    pos = loaded.positions
+    data = loaded.data
+    errors: list[SpecError] = []
+    if not isinstance(data, dict):
+        raise SpecErrors([pos.error((), "the spec must be a mapping of keys to values")])
+    for path, schema in list(_schemas(data)):
+        resolved = _inline_refs(schema, path, loaded.path.parent, pos, errors)
+        _set(data, path, resolved)
+        errors.extend(_check_schema(resolved, path, pos))
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        errors.extend(_pydantic_errors(exc, pos))
+        raise SpecErrors(errors) from None
+    errors.extend(_check_references(spec, pos))
+    errors.extend(_check_names(spec, pos))
+    if errors:
+        raise SpecErrors(errors)
+    return spec
+
+
+# ---------------------------------------------------------------- pydantic's errors
+
+
+def _pydantic_errors(exc: ValidationError, pos: Positions) -> Iterator[SpecError]:
+    for err in exc.errors(include_url=False):
+        loc: Path_ = tuple(err["loc"])
+        kind = err["type"]
+        if loc and loc[-1] == "[key]":
+            name = loc[-2]
+            yield pos.error(loc[:-1], _bad_name(str(name), err["msg"]), at_key=True)
+        elif kind == "extra_forbidden":
+            yield pos.error(loc, _unknown_key(str(loc[-1]), _fields_at(loc[:-1])), at_key=True)
+        elif kind == "missing":
+            yield pos.error(loc[:-1], f"missing required key `{loc[-1]}`", at_key=True)
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            yield pos.error(loc, f"{message} (got {_short(err.get('input'))})")
+
+
+def _bad_name(name: str, detail: str) -> str:
+    if "at most" in detail:
+        return f"`{name}` is too long: {detail.lower()}"
+    return (
+        f"`{name}` is not a valid name: names start with a letter and use only letters, digits, "
+        "`_` and `-`"
+    )
+
+
+def _unknown_key(key: str, valid: list[str]) -> str:
+    message = f"unknown key `{key}`"
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if close:
+        return f"{message}; did you mean `{close[0]}`?"
+    if valid:
+        return f"{message}; valid keys here: {', '.join(valid)}"
+    return message
+
+
+def _fields_at(loc: Path_) -> list[str]:
+    """The keys the spec allows at `loc`, found by walking the models."""
+    model: Any = Spec
+    for part in loc:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return []
+            model = _unwrap(field.annotation)
+        elif get_origin(model) is dict:
+            model = _unwrap(get_args(model)[1])
+        elif get_origin(model) is list:
+            model = _unwrap(get_args(model)[0])
+        else:
+            return []
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X | None` and `Annotated[X, ...]` -> `X`."""
+    while True:
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        origin = get_origin(annotation)
+        if origin in (dict, list):
+            return annotation
+        if origin is not None and args:
+            annotation = args[0]
+            continue
+        return annotation
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------- JSON Schemas
+
+
+def _schemas(data: dict[str, Any]) -> Iterator[tuple[Path_, Any]]:
+    """Every payload, output and event schema in the raw spec, by path."""
+    events = data.get("events")
+    if isinstance(events, dict):
+        for name, event in events.items():
+            if isinstance(event, dict) and "payload" in event:
+                yield ("events", name, "payload"), event["payload"]
+    services = data.get("services")
+    if not isinstance(services, dict):
+        return
+    for sname, service in services.items():
+        if not isinstance(service, dict):
+            continue
+        for group, keys in (("commands", ("payload", "output")), ("queues", ("payload",))):
+            handlers = service.get(group)
+            if not isinstance(handlers, dict):
+                continue
+            for hname, handler in handlers.items():
+                if not isinstance(handler, dict):
+                    continue
+                for key in keys:
+                    if key in handler:
+                        yield ("services", sname, group, hname, key), handler[key]
+
+
+def _set(data: Any, path: Path_, value: Any) -> None:
+    for part in path[:-1]:
+        data = data[part]
+    data[path[-1]] = value
+
+
+def _inline_refs(
+    schema: Any, path: Path_, base: Path, pos: Positions, errors: list[SpecError], depth: int = 0
+) -> Any:
+    """Replace `$ref`s to files next to the spec by the files' contents."""
+    if isinstance(schema, list):
+        return [
+            _inline_refs(item, (*path, i), base, pos, errors, depth) for i, item in enumerate(schema)
+        ]
+    if not isinstance(schema, dict):
+        return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and not ref.startswith("#"):
+        ref_path = (*path, "$ref")
+        if "://" in ref or ref.startswith("/"):
+            errors.append(pos.error(ref_path, f"`$ref` must name a file next to the spec, not {ref!r}"))
+            return schema
+        target = (base / ref.split("#", 1)[0]).resolve()
+        if not target.is_relative_to(base.resolve()):
+            errors.append(pos.error(ref_path, f"`$ref` {ref!r} points outside the spec's folder"))
+            return schema
+        if depth > 20:
+            errors.append(pos.error(ref_path, "`$ref`s nest more than 20 files deep"))
+            return schema
+        try:
+            loaded = YAML(typ="safe").load(target.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(pos.error(ref_path, f"cannot read `$ref` file {ref!r}: {exc}"))
+            return schema
+        except YAMLError as exc:
+            errors.append(pos.error(ref_path, f"`$ref` file {ref!r} is not valid JSON or YAML: {exc}"))
+            return schema
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        inlined = _inline_refs(loaded, path, target.parent, pos, errors, depth + 1)
+        if isinstance(inlined, dict):
+            return {**inlined, **rest}
+        errors.append(pos.error(ref_path, f"`$ref` file {ref!r} does not hold a schema object"))
+        return schema
+    return {k: _inline_refs(v, (*path, k), base, pos, errors, depth) for k, v in schema.items()}
+
+
+def _check_schema(schema: Any, path: Path_, pos: Positions) -> Iterator[SpecError]:
+    if not isinstance(schema, dict):
+        yield pos.error(path, "a schema must be a mapping (a JSON Schema object)")
+        return
+    cls = validator_for(schema, default=Draft202012Validator)
+    if cls not in SUPPORTED_DRAFTS:
+        yield pos.error((*path, "$schema"), "only JSON Schema draft 2020-12 and draft 7 are supported")
+        return
+    for err in cls(cls.META_SCHEMA).iter_errors(schema):
+        yield pos.error((*path, *err.absolute_path), f"invalid JSON Schema: {err.message}")
+    try:
+        cls.check_schema(schema)
+    except SchemaError:
+        return
+    kind = schema.get("type")
+    if kind != "object" and not (kind is None and "properties" in schema):
+        yield pos.error(path, "a payload, output or event schema must describe an object (`type: object`)")
+
+
+# ---------------------------------------------------------------- references and names
+
+
+def _check_references(spec: Spec, pos: Positions) -> Iterator[SpecError]:
+    commands = {
+        f"{s}.v{svc.version}.{c}" for s, svc in spec.services.items() for c in svc.commands
+    }
+    queues = {q for svc in spec.services.values() for q in svc.queues}
+    events = set(spec.events)
+    for sname, svc in spec.services.items():
+        handlers = [
+            *(("commands", n, h) for n, h in svc.commands.items()),
+            *(("subscriptions", n, h) for n, h in svc.subscriptions.items()),
+            *(("queues", n, h) for n, h in svc.queues.items()),
+        ]
+        for group, hname, handler in handlers:
+            base: Path_ = ("services", sname, group, hname)
+            for key, targets, known, what in (
+                ("can_invoke", handler.can_invoke, commands, "command"),
+                ("can_emit", handler.can_emit, events, "event"),
+                ("can_enqueue", handler.can_enqueue, queues, "queue"),
+            ):
+                for i, target in enumerate(targets):
+                    if target not in known:
+                        yield pos.error((*base, key, i), _unresolved(what, target, known))
+                if len(set(targets)) != len(targets):
+                    yield pos.error((*base, key), f"`{key}` lists the same {what} twice")
+        for cname, command in svc.commands.items():
+            event = command.success_event
+            path: Path_ = ("services", sname, "commands", cname, "success_event")
+            if event is not None:
+                if event not in events:
+                    yield pos.error(path, _unresolved("event", event, events))
+                else:
+                    yield from _check_success_event(command.output, spec.events[event].payload, path, pos)
+        for subname, sub in svc.subscriptions.items():
+            if sub.event not in events:
+                path = ("services", sname, "subscriptions", subname, "event")
+                yield pos.error(path, _unresolved("event", sub.event, events))
+
+
+def _unresolved(what: str, target: str, known: set[str]) -> str:
+    message = f"no {what} `{target}`"
+    close = difflib.get_close_matches(target, sorted(known), n=1, cutoff=0.6)
+    if close:
+        return f"{message}; did you mean `{close[0]}`?"
+    if what == "command":
+        return f"{message}; commands are named `<service>.v<N>.<command>`"
+    return message
+
+
+def _check_success_event(
+    output: dict[str, Any], event: dict[str, Any], path: Path_, pos: Positions
+) -> Iterator[SpecError]:
+    """The output is published as the event, so it must always carry what the event requires."""
+    missing = sorted(set(event.get("required", [])) - set(output.get("required", [])))
+    if missing:
+        names = ", ".join(f"`{m}`" for m in missing)
+        yield pos.error(
+            path, f"the command's output does not require {names}, which the event requires"
+        )
+
+
+def _check_names(spec: Spec, pos: Positions) -> Iterator[SpecError]:
+    package = PythonIdentifier(spec.project.name)
+    if package.rstrip("_") in RESERVED_PACKAGES:
+        yield pos.error(
+            ("project", "name"),
+            f"the package `{package}` would hide the `{package.rstrip('_')}` module; choose another name",
+        )
+    yield from _collisions(pos, (("services", s) for s in spec.services), "services")
+    yield from _collisions(pos, (("events", e) for e in spec.events), "events")
+    yield from _collisions(
+        pos,
+        (("services", s, "queues", q) for s, svc in spec.services.items() for q in svc.queues),
+        "queues (queue names are project-wide)",
+    )
+    for sname, svc in spec.services.items():
+        handlers = [
+            ("services", sname, group, name)
+            for group, names in (
+                ("commands", svc.commands),
+                ("subscriptions", svc.subscriptions),
+                ("queues", svc.queues),
+            )
+            for name in names
+        ]
+        yield from _collisions(pos, iter(handlers), f"handlers of service `{sname}`")
+
+
+def _collisions(pos: Positions, paths: Iterator[Path_], what: str) -> Iterator[SpecError]:
+    seen: dict[str, Path_] = {}
+    for path in paths:
+        name = str(path[-1])
+        for derived in (PythonIdentifier(name), ClassName(name)):
+            first = seen.get(derived)
+            if first is not None and first != path:
+                yield pos.error(
+                    path,
+                    f"`{name}` and `{first[-1]}` both become `{derived}`; rename one of these {what}",
+                    at_key=True,
+                )
+                break
+            seen[derived] = path
