@@ -52,8 +52,12 @@ def _spec_path(spec: Path | None) -> Path:
 def new(
     name: Annotated[str, typer.Argument(help="The project's folder name.")],
     spec: SpecOption = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to create NAME.", file_okay=False)] = Path(),
-    example: Annotated[bool, typer.Option("--example", help="Start from the built-in shop example.")] = False,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to create NAME.", file_okay=False)
+    ] = Path(),
+    example: Annotated[
+        bool, typer.Option("--example", help="Start from the built-in shop example.")
+    ] = False,
 ) -> None:
     """Scaffold a project in OUTPUT/NAME from a spec or a built-in example."""
     if not is_valid_name(name):
@@ -70,16 +74,24 @@ def new(
     target = output / name
     result, report = pipeline.new_project(loaded, target)
     package = result.plan.project.package
-    out.print(f"[green]created[/] {target} ({len(report.created)} files, package [bold]{package}[/])")
+    out.print(
+        f"[green]created[/] {target} ({len(report.created)} files, package [bold]{package}[/])"
+    )
     out.print(f"next: cd {target} && pip install -e '.[test]' && pytest", markup=False)
 
 
 @app.command()
 def generate(
     spec: SpecOption = None,
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 if anything would change.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would change; write nothing.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite hand-edited generated files.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if anything would change.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change; write nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite hand-edited generated files.")
+    ] = False,
 ) -> None:
     """Bring the project in the current folder up to date with its spec."""
     root = Path.cwd()
@@ -97,7 +109,11 @@ def generate(
 
 
 def _print_report(report: Report, *, would: bool) -> None:
-    verbs = ("would write", "would create", "would remove") if would else ("wrote", "created", "removed")
+    verbs = (
+        ("would write", "would create", "would remove")
+        if would
+        else ("wrote", "created", "removed")
+    )
     for verb, paths in zip(verbs, (report.written, report.created, report.removed), strict=True):
         for path in paths:
             out.print(f"{verb} {path}", markup=False, highlight=False)

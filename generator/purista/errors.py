@@ -31,7 +31,9 @@ class SpecErrors(PuristaError):
     """Every problem found in one spec, reported together."""
 
     def __init__(self, errors: Iterable[SpecError]) -> None:
-        self.errors = tuple(sorted(set(errors), key=lambda e: (e.line, e.column, e.path, e.message)))
+        self.errors = tuple(
+            sorted(set(errors), key=lambda e: (e.line, e.column, e.path, e.message))
+        )
         super().__init__("\n".join(str(e) for e in self.errors))
 
 

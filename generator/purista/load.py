@@ -70,7 +70,9 @@ def load_spec(path: Path) -> LoadedSpec:
     except FileNotFoundError:
         raise SpecErrors([SpecError(name, 1, 1, "", "spec file not found")]) from None
     except OSError as exc:
-        raise SpecErrors([SpecError(name, 1, 1, "", f"cannot read the spec: {exc.strerror}")]) from None
+        raise SpecErrors(
+            [SpecError(name, 1, 1, "", f"cannot read the spec: {exc.strerror}")]
+        ) from None
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecErrors([SpecError(name, 1, 1, "", f"spec is larger than {MAX_SPEC_BYTES} bytes")])
     try:
@@ -120,14 +122,25 @@ class _Plain:
         if self.nodes > MAX_NODES:
             line, column = self.values.get(path, (1, 1))
             raise SpecErrors(
-                [SpecError(self.file, line, column, dotted(path),
-                           f"the spec expands to more than {MAX_NODES} values (alias bomb?)")]
+                [
+                    SpecError(
+                        self.file,
+                        line,
+                        column,
+                        dotted(path),
+                        f"the spec expands to more than {MAX_NODES} values (alias bomb?)",
+                    )
+                ]
             )
         tag = getattr(getattr(node, "tag", None), "value", None)
         if tag is not None:
             line, column = self.values.get(path, (1, 1))
             raise SpecErrors(
-                [SpecError(self.file, line, column, dotted(path), f"YAML tags are not allowed ({tag})")]
+                [
+                    SpecError(
+                        self.file, line, column, dotted(path), f"YAML tags are not allowed ({tag})"
+                    )
+                ]
             )
         if isinstance(node, CommentedMap):
             out: dict[str, Any] = {}

@@ -11,10 +11,9 @@ import hashlib
 import json
 import os
 import re
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-
-from importlib.metadata import version
 
 from purista.errors import GenerationError
 from purista.plan import Plan
@@ -60,28 +59,19 @@ def _module(defs: list[tuple[str, str]], doc: str) -> str:
 def _generate(defs: list[tuple[str, str]]) -> str:
     root = {"$defs": {name: _rebase(json.loads(schema), name) for name, schema in defs}}
     text = json.dumps(root)
-    options = json.dumps(_OPTIONS, sort_keys=True, default=str)
-    key = hashlib.sha256(f"{_DCG_VERSION}\n{options}\n{text}".encode()).hexdigest()
+    settings = json.dumps(_OPTIONS, sort_keys=True, default=str)
+    key = hashlib.sha256(f"{_DCG_VERSION}\n{settings}\n{text}".encode()).hexdigest()
     cached = _cache_get(key)
     if cached is not None:
         return cached
-    from datamodel_code_generator import (  # noqa: PLC0415  (slow to import; only on a cache miss)
-        DataModelType,
-        InputFileType,
-        PythonVersion,
-        generate,
-    )
+    import datamodel_code_generator as dcg  # noqa: PLC0415  (slow to import; only on a cache miss)
 
-    options = dict(
-        _OPTIONS,
-        input_file_type=InputFileType(_OPTIONS["input_file_type"]),
-        output_model_type=DataModelType(_OPTIONS["output_model_type"]),
-        target_python_version=PythonVersion(_OPTIONS["target_python_version"]),
-    )
     try:
-        code = generate(text, **options)
+        code = dcg.generate(text, **_OPTIONS)
     except Exception as exc:
-        raise GenerationError(f"datamodel-code-generator failed on {', '.join(n for n, _ in defs)}: {exc}") from exc
+        raise GenerationError(
+            f"datamodel-code-generator failed on {', '.join(n for n, _ in defs)}: {exc}"
+        ) from exc
     if not isinstance(code, str):
         raise GenerationError("datamodel-code-generator returned no code")
     code = _ROOT_MODEL.sub("", _DCG_HEADER.sub("", code)).strip() + "\n"

@@ -49,7 +49,9 @@ def new_project(loaded: LoadedSpec, target: Path) -> tuple[Build, Report]:
     return result, write_new(target, result.output, __version__)
 
 
-def generate_project(root: Path, spec_path: Path | None = None, *, force: bool = False) -> tuple[Build, Report]:
+def generate_project(
+    root: Path, spec_path: Path | None = None, *, force: bool = False
+) -> tuple[Build, Report]:
     """Bring the project at `root` up to date with its spec."""
     result = build(load_spec(spec_path or root / SPEC_FILE))
     return result, write_update(root, result.output, __version__, force=force)

@@ -25,6 +25,7 @@ from purista.load import LoadedSpec, Path_, Positions
 from purista.spec.models import Spec
 from purista.spec.names import ClassName, PythonIdentifier
 
+JSON_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 SUPPORTED_DRAFTS = (Draft202012Validator, Draft7Validator)
 # Package names that would hide a module the generated project imports.
 RESERVED_PACKAGES = frozenset(sys.stdlib_module_names) | {
@@ -40,8 +41,9 @@ def validate_spec(loaded: LoadedSpec) -> Spec:
     errors: list[SpecError] = []
     if not isinstance(data, dict):
         raise SpecErrors([pos.error((), "the spec must be a mapping of keys to values")])
+    inliner = _RefInliner(loaded.path.parent, pos, errors)
     for path, schema in list(_schemas(data)):
-        resolved = _inline_refs(schema, path, loaded.path.parent, pos, errors)
+        resolved = inliner.inline(schema, path, loaded.path.parent)
         _set(data, path, resolved)
         errors.extend(_check_schema(resolved, path, pos))
     try:
@@ -50,6 +52,7 @@ def validate_spec(loaded: LoadedSpec) -> Spec:
         errors.extend(_pydantic_errors(exc, pos))
         raise SpecErrors(errors) from None
     errors.extend(_check_references(spec, pos))
+    errors.extend(_check_invoke_graph(spec, pos))
     errors.extend(_check_names(spec, pos))
     if errors:
         raise SpecErrors(errors)
@@ -166,44 +169,54 @@ def _set(data: Any, path: Path_, value: Any) -> None:
     data[path[-1]] = value
 
 
-def _inline_refs(
-    schema: Any, path: Path_, base: Path, pos: Positions, errors: list[SpecError], depth: int = 0
-) -> Any:
-    """Replace `$ref`s to files next to the spec by the files' contents."""
-    if isinstance(schema, list):
-        return [
-            _inline_refs(item, (*path, i), base, pos, errors, depth) for i, item in enumerate(schema)
-        ]
-    if not isinstance(schema, dict):
-        return schema
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and not ref.startswith("#"):
-        ref_path = (*path, "$ref")
-        if "://" in ref or ref.startswith("/"):
-            errors.append(pos.error(ref_path, f"`$ref` must name a file next to the spec, not {ref!r}"))
+class _RefInliner:
+    """Replaces `$ref`s to files next to the spec by the files' contents."""
+
+    MAX_DEPTH = 20
+
+    def __init__(self, base: Path, pos: Positions, errors: list[SpecError]) -> None:
+        self.root = base.resolve()
+        self.pos = pos
+        self.errors = errors
+
+    def inline(self, schema: Any, path: Path_, base: Path, depth: int = 0) -> Any:
+        if isinstance(schema, list):
+            return [self.inline(item, (*path, i), base, depth) for i, item in enumerate(schema)]
+        if not isinstance(schema, dict):
             return schema
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            loaded = self._load(ref, (*path, "$ref"), base, depth)
+            if loaded is None:
+                return schema
+            target, document = loaded
+            inlined = self.inline(document, path, target.parent, depth + 1)
+            if isinstance(inlined, dict):
+                return {**inlined, **{k: v for k, v in schema.items() if k != "$ref"}}
+            self._fail((*path, "$ref"), f"`$ref` file {ref!r} does not hold a schema object")
+            return schema
+        return {k: self.inline(v, (*path, k), base, depth) for k, v in schema.items()}
+
+    def _load(self, ref: str, path: Path_, base: Path, depth: int) -> tuple[Path, Any] | None:
         target = (base / ref.split("#", 1)[0]).resolve()
-        if not target.is_relative_to(base.resolve()):
-            errors.append(pos.error(ref_path, f"`$ref` {ref!r} points outside the spec's folder"))
-            return schema
-        if depth > 20:
-            errors.append(pos.error(ref_path, "`$ref`s nest more than 20 files deep"))
-            return schema
-        try:
-            loaded = YAML(typ="safe").load(target.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(pos.error(ref_path, f"cannot read `$ref` file {ref!r}: {exc}"))
-            return schema
-        except YAMLError as exc:
-            errors.append(pos.error(ref_path, f"`$ref` file {ref!r} is not valid JSON or YAML: {exc}"))
-            return schema
-        rest = {k: v for k, v in schema.items() if k != "$ref"}
-        inlined = _inline_refs(loaded, path, target.parent, pos, errors, depth + 1)
-        if isinstance(inlined, dict):
-            return {**inlined, **rest}
-        errors.append(pos.error(ref_path, f"`$ref` file {ref!r} does not hold a schema object"))
-        return schema
-    return {k: _inline_refs(v, (*path, k), base, pos, errors, depth) for k, v in schema.items()}
+        if "://" in ref or ref.startswith("/"):
+            problem = f"`$ref` must name a file next to the spec, not {ref!r}"
+        elif not target.is_relative_to(self.root):
+            problem = f"`$ref` {ref!r} points outside the spec's folder"
+        elif depth >= self.MAX_DEPTH:
+            problem = f"`$ref`s nest more than {self.MAX_DEPTH} files deep"
+        else:
+            try:
+                return target, YAML(typ="safe").load(target.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                problem = f"cannot read `$ref` file {ref!r}: {exc}"
+            except YAMLError as exc:
+                problem = f"`$ref` file {ref!r} is not valid JSON or YAML: {exc}"
+        self._fail(path, problem)
+        return None
+
+    def _fail(self, path: Path_, message: str) -> None:
+        self.errors.append(self.pos.error(path, message))
 
 
 def _check_schema(schema: Any, path: Path_, pos: Positions) -> Iterator[SpecError]:
@@ -212,26 +225,32 @@ def _check_schema(schema: Any, path: Path_, pos: Positions) -> Iterator[SpecErro
         return
     cls = validator_for(schema, default=Draft202012Validator)
     if cls not in SUPPORTED_DRAFTS:
-        yield pos.error((*path, "$schema"), "only JSON Schema draft 2020-12 and draft 7 are supported")
+        yield pos.error(
+            (*path, "$schema"), "only JSON Schema draft 2020-12 and draft 7 are supported"
+        )
         return
     for err in cls(cls.META_SCHEMA).iter_errors(schema):
-        yield pos.error((*path, *err.absolute_path), f"invalid JSON Schema: {err.message}")
+        where = (*path, *err.absolute_path)
+        message = err.message
+        if err.absolute_path and err.absolute_path[-1] == "type":
+            message = f"{err.instance!r} is not a JSON Schema type ({', '.join(JSON_TYPES)})"
+        yield pos.error(where, f"invalid JSON Schema: {message}")
     try:
         cls.check_schema(schema)
     except SchemaError:
         return
     kind = schema.get("type")
     if kind != "object" and not (kind is None and "properties" in schema):
-        yield pos.error(path, "a payload, output or event schema must describe an object (`type: object`)")
+        yield pos.error(
+            path, "a payload, output or event schema must describe an object (`type: object`)"
+        )
 
 
 # ---------------------------------------------------------------- references and names
 
 
 def _check_references(spec: Spec, pos: Positions) -> Iterator[SpecError]:
-    commands = {
-        f"{s}.v{svc.version}.{c}" for s, svc in spec.services.items() for c in svc.commands
-    }
+    commands = {f"{s}.v{svc.version}.{c}" for s, svc in spec.services.items() for c in svc.commands}
     queues = {q for svc in spec.services.values() for q in svc.queues}
     events = set(spec.events)
     for sname, svc in spec.services.items():
@@ -259,11 +278,64 @@ def _check_references(spec: Spec, pos: Positions) -> Iterator[SpecError]:
                 if event not in events:
                     yield pos.error(path, _unresolved("event", event, events))
                 else:
-                    yield from _check_success_event(command.output, spec.events[event].payload, path, pos)
+                    yield from _check_success_event(
+                        command.output, spec.events[event].payload, path, pos
+                    )
         for subname, sub in svc.subscriptions.items():
             if sub.event not in events:
                 path = ("services", sname, "subscriptions", subname, "event")
                 yield pos.error(path, _unresolved("event", sub.event, events))
+
+
+def _check_invoke_graph(spec: Spec, pos: Positions) -> Iterator[SpecError]:
+    """Waiting on an invoke is allowed only across services, and never in a circle.
+
+    A worker slot that waits for a command of its own service, or of a service
+    that waits back, can exhaust the pool and deadlock it.
+    """
+    calls: dict[str, set[str]] = {name: set() for name in spec.services}
+    for sname, svc in spec.services.items():
+        groups = (
+            ("commands", svc.commands),
+            ("subscriptions", svc.subscriptions),
+            ("queues", svc.queues),
+        )
+        for group, handlers in groups:
+            for hname, handler in handlers.items():
+                for i, target in enumerate(handler.can_invoke):
+                    callee = target.split(".", 1)[0]
+                    if callee == sname:
+                        yield pos.error(
+                            ("services", sname, group, hname, "can_invoke", i),
+                            f"`{target}` is a command of the same service; call its code directly "
+                            "(waiting on your own service can deadlock its worker pool)",
+                        )
+                    elif callee in calls:
+                        calls[sname].add(callee)
+    for cycle in _cycles(calls):
+        path = " -> ".join([*cycle, cycle[0]])
+        yield pos.error(
+            ("services", cycle[0]),
+            f"services invoke each other in a circle ({path}); a full worker pool on each side "
+            "would wait forever. Break the circle with an event",
+            at_key=True,
+        )
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One representative of each circle in the graph, starting at its smallest name."""
+    found: set[tuple[str, ...]] = set()
+
+    def walk(node: str, path: list[str]) -> None:
+        for nxt in sorted(graph[node]):
+            if nxt == path[0]:
+                found.add(tuple(path))
+            elif nxt not in path and nxt > path[0]:
+                walk(nxt, [*path, nxt])
+
+    for start in sorted(graph):
+        walk(start, [start])
+    return [list(c) for c in sorted(found)]
 
 
 def _unresolved(what: str, target: str, known: set[str]) -> str:
@@ -290,11 +362,10 @@ def _check_success_event(
 
 def _check_names(spec: Spec, pos: Positions) -> Iterator[SpecError]:
     package = PythonIdentifier(spec.project.name)
-    if package.rstrip("_") in RESERVED_PACKAGES:
-        yield pos.error(
-            ("project", "name"),
-            f"the package `{package}` would hide the `{package.rstrip('_')}` module; choose another name",
-        )
+    hidden = package.rstrip("_")
+    if hidden in RESERVED_PACKAGES:
+        message = f"the package `{package}` would hide the `{hidden}` module; choose another name"
+        yield pos.error(("project", "name"), message)
     yield from _collisions(pos, (("services", s) for s in spec.services), "services")
     yield from _collisions(pos, (("events", e) for e in spec.events), "events")
     yield from _collisions(
@@ -322,10 +393,7 @@ def _collisions(pos: Positions, paths: Iterator[Path_], what: str) -> Iterator[S
         for derived in (PythonIdentifier(name), ClassName(name)):
             first = seen.get(derived)
             if first is not None and first != path:
-                yield pos.error(
-                    path,
-                    f"`{name}` and `{first[-1]}` both become `{derived}`; rename one of these {what}",
-                    at_key=True,
-                )
+                message = f"`{name}` and `{first[-1]}` both become `{derived}`"
+                yield pos.error(path, f"{message}; rename one of these {what}", at_key=True)
                 break
             seen[derived] = path

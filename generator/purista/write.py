@@ -22,6 +22,7 @@ from purista.plan.model import Owner
 
 MANIFEST = ".purista/manifest.json"
 BASE_DIR = ".purista/base"  # the last version of each merged file the generator wrote
+BASE_SUFFIX = ".base"  # so no tool mistakes a kept copy for the project's own pyproject.toml
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,13 @@ def manifest_text(output: Output, version: str) -> str:
 def write_new(target: Path, output: Output, version: str) -> Report:
     """Create a whole project at `target`, which must not exist or be an empty folder."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise UsageError(f"{target} already exists and is not empty; choose another name or --output")
+        raise UsageError(
+            f"{target} already exists and is not empty; choose another name or --output"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".purista-new", dir=target.parent))
+    stage = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".purista-new", dir=target.parent)
+    )
     try:
         for path, text in _with_bookkeeping(output, version).items():
             (stage / path).parent.mkdir(parents=True, exist_ok=True)
@@ -89,10 +94,14 @@ def read_manifest(root: Path) -> dict[str, dict[str, str]]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{root / MANIFEST} is unreadable ({exc}); restore it from version control") from None
+        raise UsageError(
+            f"{root / MANIFEST} is unreadable ({exc}); restore it from version control"
+        ) from None
 
 
-def plan_update(root: Path, output: Output, *, force: bool = False) -> tuple[Report, dict[str, str]]:
+def plan_update(
+    root: Path, output: Output, *, force: bool = False
+) -> tuple[Report, dict[str, str]]:
     """What `generate` would change in `root`: a report and the new contents by path."""
     old = read_manifest(root)
     report = Report()
@@ -109,7 +118,12 @@ def plan_update(root: Path, output: Output, *, force: bool = False) -> tuple[Rep
             continue
         recorded = old.get(path, {}).get("sha256")
         if owner == "generated":
-            if current is not None and recorded is not None and sha256(current) != recorded and not force:
+            if (
+                current is not None
+                and recorded is not None
+                and sha256(current) != recorded
+                and not force
+            ):
                 report.edited.append(path)
                 continue
         elif current is not None and recorded is not None and sha256(current) != recorded:
@@ -155,7 +169,7 @@ def _with_bookkeeping(output: Output, version: str) -> dict[str, str]:
     files[MANIFEST] = manifest_text(output, version)
     for path, owner in output.owners.items():
         if owner == "merged":
-            files[f"{BASE_DIR}/{path}"] = output.files[path]
+            files[f"{BASE_DIR}/{path}{BASE_SUFFIX}"] = output.files[path]
     return files
 
 

@@ -30,7 +30,10 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
     """The plan of the project `model` describes."""
     project = _project(model, generator_version)
     pkg = project.package
-    events = {name: EventLink(name, PythonIdentifier(name), ClassName(name, "Event")) for name in model.events}
+    events = {
+        name: EventLink(name, PythonIdentifier(name), ClassName(name, "Event"))
+        for name in model.events
+    }
     queues = {
         qname: QueueLink(
             qname,
@@ -127,10 +130,14 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
         ident = PythonIdentifier(hname)
         group = f"{kind}s" if kind != "queue" else "queues"
         prefix = ClassName(hname)
+        payload_class: str
         payload_schema: dict[str, Any]
         if isinstance(h, spec.Command):
             task, hqueue, timeout = f"{name}.v{svc.version}.{hname}", queue, h.timeout
-            payload_class, payload_module = ClassName(hname, "Payload"), f"{module}._generated.models"
+            payload_class, payload_module = (
+                ClassName(hname, "Payload"),
+                f"{module}._generated.models",
+            )
             output_class: str | None = ClassName(hname, "Output")
             payload_schema = h.payload
             success = links.events[h.success_event] if h.success_event else None
@@ -142,7 +149,11 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
             output_class, payload_schema, success = None, links.event_schemas[h.event], None
         else:
             link = links.queues[hname]
-            task, hqueue, timeout = f"{project.name}.jobs.{hname}", f"{project.name}.jobs.{hname}", h.lease
+            task, hqueue, timeout = (
+                f"{project.name}.jobs.{hname}",
+                f"{project.name}.jobs.{hname}",
+                h.lease,
+            )
             payload_class, payload_module = link.payload_class, link.models_module
             output_class, payload_schema, success, event = None, h.payload, None, None
         test_dir = f"tests/services/{PythonIdentifier(name)}/v{svc.version}/{group}"
@@ -265,7 +276,9 @@ def _files(project: Project, services: tuple[Service, ...]) -> tuple[File, ...]:
         files.append(File(f"{svc.path}/_generated/models.py", None, "generated", svc.name))
         for path in _SERVICE_FILES:
             template = "src/{package}/services/{service}/" + path + ".jinja"
-            files.append(File(base + path.format(version=svc.version), template, "generated", svc.name))
+            files.append(
+                File(base + path.format(version=svc.version), template, "generated", svc.name)
+            )
         for group, handlers in (
             ("commands", svc.commands),
             ("subscriptions", svc.subscriptions),
@@ -273,10 +286,19 @@ def _files(project: Project, services: tuple[Service, ...]) -> tuple[File, ...]:
             if not handlers:
                 continue
             template = f"src/{{package}}/services/{{service}}/v{{version}}/{group}/"
-            files.append(File(f"{svc.path}/{group}/__init__.py", template + "__init__.py.jinja", "generated", svc.name))
+            files.append(
+                File(
+                    f"{svc.path}/{group}/__init__.py",
+                    template + "__init__.py.jinja",
+                    "generated",
+                    svc.name,
+                )
+            )
             for h in handlers:
                 kind = group[:-1]
-                files.append(File(h.path, template + f"{{{kind}}}.py.jinja", "user", svc.name, h.name))
+                files.append(
+                    File(h.path, template + f"{{{kind}}}.py.jinja", "user", svc.name, h.name)
+                )
                 files.append(
                     File(
                         h.test_path,

@@ -86,7 +86,7 @@ def _string(schema: dict[str, Any]) -> str:
     low, high = schema.get("minLength", 0), schema.get("maxLength", 1_000)
     pattern = schema.get("pattern")
     for candidate in _CANDIDATES:
-        text = (candidate * (low // len(candidate) + 1))[: max(low, len(candidate))]
+        text = str(candidate * (low // len(candidate) + 1))[: max(low, len(candidate))]
         text = text[:high]
         if len(text) >= low and (pattern is None or re.search(pattern, text)):
             return text
@@ -114,7 +114,9 @@ def _resolve(ref: str, root: dict[str, Any]) -> Any:
         raise _NoExample
     node: Any = root
     for part in ref[2:].split("/"):
-        node = node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, dict) else None
+        node = (
+            node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, dict) else None
+        )
     if node is None:
         raise _NoExample
     return node
