@@ -1,0 +1,176 @@
+"""Commands end to end: generated projects on a real Redis with real Celery workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+import redis
+from support import Processes, Project, wait_for
+
+pytestmark = pytest.mark.e2e
+
+GREET = textwrap.dedent(
+    """
+    from hello.services.greeter.v1._generated.context import GreetContext
+    from hello.services.greeter.v1._generated.models import GreetOutput, GreetPayload
+
+
+    def handle(context: GreetContext, payload: GreetPayload) -> GreetOutput:
+        context.logger.info("greeting %s", payload.name)
+        return GreetOutput(message=f"Hello, {payload.name}!")
+    """
+)
+
+PLAIN_CLIENT = textwrap.dedent(
+    """
+    import json, sys
+    from celery import Celery
+
+    url, task, queue, payload = sys.argv[1:5]
+    app = Celery(broker=url, backend=url)
+    app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
+    result = app.send_task(task, kwargs={"payload": json.loads(payload)}, queue=queue)
+    try:
+        print(json.dumps({"ok": True, "result": result.get(timeout=30)}))
+    except Exception as exc:
+        print(json.dumps({"ok": False, "type": type(exc).__name__, "message": str(exc)}))
+    """
+)
+
+
+def plain_call(
+    project: Project, url: str, task: str, queue: str, payload: object
+) -> dict[str, object]:
+    """Call a command as a foreign Celery client that knows only task name, queue and `payload`."""
+    result = subprocess.run(
+        [project.python, "-c", PLAIN_CLIENT, url, task, queue, json.dumps(payload)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("spec", ["minimal", "shop"])
+def test_generated_project_passes_its_own_tests_and_linters(
+    installed: dict[str, Project], spec: str
+) -> None:
+    project = installed[spec]
+    env = {**os.environ, "PYTHONPATH": str(project.root / "src")}
+    for args in (
+        ["-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        ["-m", "ruff", "check", "."],
+        ["-m", "ruff", "format", "--check", "."],
+    ):
+        result = subprocess.run(
+            [project.python, *args],
+            cwd=project.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+
+
+def test_worker_answers_invoke_plain_client_and_rejects_invalid_payload(
+    fresh: dict[str, Project], redis_url: str, processes: Processes, tmp_path: Path
+) -> None:
+    project = fresh["minimal"]
+    project.handler("greeter/v1/commands/greet.py", GREET)
+    env = project.env(redis_url)
+    log = tmp_path / "worker.log"
+    processes.start(
+        [project.python, "-m", "hello", "worker", "greeter"], cwd=project.root, env=env, log=log
+    )
+
+    assert wait_for(
+        lambda: (
+            project.run(
+                "invoke", "greeter.v1.greet", '{"name": "Ada"}', env=env, timeout=20
+            ).returncode
+            == 0
+        ),
+        60,
+    )
+    result = project.run("invoke", "greeter.v1.greet", '{"name": "Ada"}', env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"message": "Hello, Ada!"}
+
+    got = plain_call(project, redis_url, "greeter.v1.greet", "hello.greeter.v1", {"name": "Grace"})
+    assert got == {"ok": True, "result": {"message": "Hello, Grace!"}}
+
+    got = plain_call(project, redis_url, "greeter.v1.greet", "hello.greeter.v1", {"name": ""})
+    assert got["ok"] is False
+    assert got["type"] == "InvalidPayload"
+    assert "name" in str(got["message"])
+
+    result = project.run("invoke", "greeter.v1.greet", '{"nom": "x"}', env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("InvalidPayload: ") and "name" in result.stderr
+
+    # The worker is still serving after the invalid payloads.
+    got = plain_call(project, redis_url, "greeter.v1.greet", "hello.greeter.v1", {"name": "Linus"})
+    assert got == {"ok": True, "result": {"message": "Hello, Linus!"}}
+
+
+def test_foreign_garbage_on_the_queue_does_not_stop_the_worker(
+    fresh: dict[str, Project], redis_url: str, processes: Processes, tmp_path: Path
+) -> None:
+    project = fresh["minimal"]
+    project.handler("greeter/v1/commands/greet.py", GREET)
+    env = project.env(redis_url)
+    log = tmp_path / "worker.log"
+    worker = processes.start(
+        [project.python, "-m", "hello", "worker", "greeter"], cwd=project.root, env=env, log=log
+    )
+    assert wait_for(
+        lambda: (
+            project.run(
+                "invoke", "greeter.v1.greet", '{"name": "Ada"}', env=env, timeout=20
+            ).returncode
+            == 0
+        ),
+        60,
+    )
+
+    garbage = [
+        b"not json at all",
+        b'{"foo": 1}',
+        b"[1, 2, 3]",
+        b'"a string"',
+        b"\xff\xfe binary",
+        json.dumps(
+            {
+                "body": "!!!",
+                "properties": {"delivery_tag": "x", "delivery_info": {}, "body_encoding": "base64"},
+            }
+        ).encode(),
+        json.dumps(
+            {
+                "body": "e30=",
+                "content-type": "application/json",
+                "content-encoding": "utf-8",
+                "headers": {},
+                "properties": {"delivery_tag": "y", "delivery_info": {}, "body_encoding": "base64"},
+            }
+        ).encode(),
+    ]
+    client = redis.Redis.from_url(redis_url)
+    client.lpush("hello.greeter.v1", *garbage)
+    assert wait_for(lambda: client.llen("hello.greeter.v1") == 0, 20)
+
+    result = project.run("invoke", "greeter.v1.greet", '{"name": "after"}', env=env, timeout=60)
+    assert result.returncode == 0, result.stderr + log.read_text()
+    assert json.loads(result.stdout) == {"message": "Hello, after!"}
+    assert worker.poll() is None
+    assert "dropped a message" in log.read_text()

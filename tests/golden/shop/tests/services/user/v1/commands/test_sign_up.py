@@ -1,0 +1,37 @@
+"""Tests of command user.v1.signUp. Created once by purista: yours to change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shop.testing import InvalidPayload, RecordingBridge, run
+
+TASK = "user.v1.signUp"
+# An example payload derived from the schema; replace it with realistic data.
+EXAMPLE_PAYLOAD: Any = {"email": "user@example.org", "password": "examplee"}
+
+
+def test_sign_up_answers_with_a_valid_output() -> None:
+    if EXAMPLE_PAYLOAD is None:
+        pytest.skip("no example payload could be derived from the schema; write one")
+    bridge = RecordingBridge()
+    try:
+        output = run(TASK, EXAMPLE_PAYLOAD, bridge=bridge)
+    except NotImplementedError:
+        pytest.skip(f"{TASK} is not implemented yet")
+    except InvalidPayload:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(
+            f"the handler rejected the example payload ({type(exc).__name__}: {exc}); give it real data"
+        )
+    # `run` validated the output against the output schema.
+    assert isinstance(output, dict)
+    assert any(event == "userSignedUp" for event, _ in bridge.emitted)
+
+
+def test_sign_up_rejects_an_invalid_payload() -> None:
+    with pytest.raises(InvalidPayload, match="email"):
+        run(TASK, {}, bridge=RecordingBridge())
