@@ -17,6 +17,7 @@ from purista.plan.model import (
     Plan,
     Project,
     QueueLink,
+    QueueSettings,
     Route,
     Service,
 )
@@ -40,6 +41,7 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
             PythonIdentifier(qname),
             ClassName(qname, "Job"),
             f"{_service_module(pkg, sname, svc)}._generated.models",
+            f"{PythonIdentifier(sname)}_v{svc.version}",
         )
         for sname, svc in model.services.items()
         for qname in svc.queues
@@ -130,6 +132,7 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
         ident = PythonIdentifier(hname)
         group = f"{kind}s" if kind != "queue" else "queues"
         prefix = ClassName(hname)
+        settings: QueueSettings | None = None
         payload_class: str
         payload_schema: dict[str, Any]
         if isinstance(h, spec.Command):
@@ -149,13 +152,20 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
             output_class, payload_schema, success = None, links.event_schemas[h.event], None
         else:
             link = links.queues[hname]
-            task, hqueue, timeout = (
-                f"{project.name}.jobs.{hname}",
-                f"{project.name}.jobs.{hname}",
-                h.lease,
-            )
+            task, hqueue, timeout = hname, f"{project.name}:jobs:{hname}", h.lease
             payload_class, payload_module = link.payload_class, link.models_module
             output_class, payload_schema, success, event = None, h.payload, None, None
+            settings = QueueSettings(
+                max_attempts=h.max_attempts,
+                backoff_initial=h.backoff.initial,
+                backoff_max=h.backoff.max,
+                backoff_factor=h.backoff.factor,
+                backoff_jitter=h.backoff.jitter,
+                lease=h.lease,
+                concurrency=h.concurrency,
+                schedule_batch_size=h.schedule_batch_size,
+                recovery_batch_size=h.recovery_batch_size,
+            )
         test_dir = f"tests/services/{PythonIdentifier(name)}/v{svc.version}/{group}"
         return Handler(
             kind=kind,  # type: ignore[arg-type]
@@ -183,6 +193,7 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
             enqueues=tuple(links.queues[q] for q in h.can_enqueue),
             example_payload=_example_json(payload_schema),
             required_field=next(iter(payload_schema.get("required", [])), None),
+            settings=settings,
         )
 
     commands = tuple(handler("command", n, c) for n, c in svc.commands.items())
@@ -247,6 +258,7 @@ _PROJECT_FILES: tuple[tuple[str, Owner], ...] = (
     ("src/{package}/_purista/context.py", "generated"),
     ("src/{package}/_purista/errors.py", "generated"),
     ("src/{package}/_purista/inprocess.py", "generated"),
+    ("src/{package}/_purista/jobs.py", "generated"),
     ("src/{package}/_purista/project.py", "generated"),
     ("src/{package}/_purista/runner.py", "generated"),
     ("src/{package}/_purista/settings.py", "generated"),
@@ -282,6 +294,7 @@ def _files(project: Project, services: tuple[Service, ...]) -> tuple[File, ...]:
         for group, handlers in (
             ("commands", svc.commands),
             ("subscriptions", svc.subscriptions),
+            ("queues", svc.queues),
         ):
             if not handlers:
                 continue

@@ -47,6 +47,22 @@ class QueueLink:
     ident: str
     payload_class: str
     models_module: str
+    models_alias: str
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """How a job queue retries, leases and batches."""
+
+    max_attempts: int
+    backoff_initial: float
+    backoff_max: float
+    backoff_factor: float
+    backoff_jitter: float
+    lease: float
+    concurrency: int
+    schedule_batch_size: int
+    recovery_batch_size: int
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,7 @@ class Handler:
     enqueues: tuple[QueueLink, ...]
     example_payload: str | None
     required_field: str | None
+    settings: QueueSettings | None = None
 
 
 @dataclass(frozen=True)
