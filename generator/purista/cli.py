@@ -72,7 +72,7 @@ def new(
         text = example_text("shop" if example else "minimal", name)
         loaded = parse_spec(text, Path.cwd() / name / pipeline.SPEC_FILE)
     target = output / name
-    result, report = pipeline.new_project(loaded, target)
+    result, report = pipeline.new_project(loaded, target, "shop" if example else None)
     package = result.plan.project.package
     out.print(
         f"[green]created[/] {target} ({len(report.created)} files, package [bold]{package}[/])"

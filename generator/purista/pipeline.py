@@ -10,7 +10,7 @@ from purista.format import format_files
 from purista.load import LoadedSpec, load_spec
 from purista.models import models
 from purista.plan import Plan, build_plan
-from purista.render import render
+from purista.render import render, render_example
 from purista.spec.models import Spec
 from purista.validate import validate_spec
 from purista.write import Output, Report, write_new, write_update
@@ -32,20 +32,27 @@ def check(loaded: LoadedSpec) -> Spec:
     return validate_spec(loaded)
 
 
-def build(loaded: LoadedSpec) -> Build:
-    """Every file of the project `loaded` describes, formatted; nothing is written."""
+def build(loaded: LoadedSpec, example: str | None = None) -> Build:
+    """Every file of the project `loaded` describes, formatted; nothing is written.
+
+    With `example`, that built-in example's working handlers replace the stubs.
+    """
     spec = validate_spec(loaded)
     plan = build_plan(spec, loaded.text, __version__)
     files = render(plan) | models(plan)
+    if example is not None:
+        files |= render_example(plan, example)
     files[SPEC_FILE] = loaded.text
     files = format_files(files)
     owners = {f.path: f.owner for f in plan.files} | {SPEC_FILE: "user"}
     return Build(spec, plan, Output(files, owners))
 
 
-def new_project(loaded: LoadedSpec, target: Path) -> tuple[Build, Report]:
-    """Generate a new project into `target`."""
-    result = build(loaded)
+def new_project(
+    loaded: LoadedSpec, target: Path, example: str | None = None
+) -> tuple[Build, Report]:
+    """Generate a new project into `target` (with a built-in example's handlers)."""
+    result = build(loaded, example)
     return result, write_new(target, result.output, __version__)
 
 

@@ -45,10 +45,10 @@ FILTERS = {
 }
 
 
-def environment() -> jinja2.Environment:
+def environment(folder: str = "project") -> jinja2.Environment:
     """The one jinja environment: strict about undefined names, filters from `FILTERS`."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(data_dir("templates") / "project")),
+        loader=jinja2.FileSystemLoader(str(data_dir("templates") / folder)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -81,4 +81,17 @@ def render(plan: Plan) -> dict[str, str]:
         if file.owner == "generated" and file.path.endswith(".py"):
             text = GENERATED_HEADER + text
         out[file.path] = text
+    return out
+
+
+def render_example(plan: Plan, example: str) -> dict[str, str]:
+    """Working handlers of a built-in example, in place of the stubs of the same paths."""
+    env = environment(f"examples/{example}")
+    owners = {f.path: f.owner for f in plan.files}
+    out: dict[str, str] = {}
+    for template in sorted(env.list_templates(extensions=["jinja"])):
+        path = template.removesuffix(".jinja").replace("{package}", plan.project.package)
+        if owners.get(path) != "user":
+            raise GenerationError(f"example file {template} does not replace a handler of the spec")
+        out[path] = env.get_template(template).render(plan=plan, project=plan.project)
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from support import Processes, Project, wait_for
+from support import Processes, Project, project_venv, purista, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,7 @@ def plain_call(
 
 
 @pytest.mark.parametrize("spec", ["minimal", "shop"])
-def test_generated_project_passes_its_own_tests_and_linters(
+def test_generated_project_passes_its_own_tests_linters_and_mypy(
     installed: dict[str, Project], spec: str
 ) -> None:
     project = installed[spec]
@@ -174,3 +174,72 @@ def test_foreign_garbage_on_the_queue_does_not_stop_the_worker(
     assert json.loads(result.stdout) == {"message": "Hello, after!"}
     assert worker.poll() is None
     assert "dropped a message" in log.read_text()
+
+
+def test_the_built_in_example_works_out_of_the_box(
+    redis_url: str, processes: Processes, tmp_path: Path
+) -> None:
+    result = purista("new", "myshop", "--example", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    project = Project(tmp_path / "myshop", project_venv(tmp_path / "myshop"), "myshop")
+    env = project.env(redis_url)
+    for args in (
+        ["-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        ["-m", "ruff", "check", "."],
+        ["-m", "mypy"],
+    ):
+        checked = subprocess.run(
+            [project.python, *args],
+            cwd=project.root,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert checked.returncode == 0, f"{args}: {checked.stdout}\n{checked.stderr}"
+    for service in ("user", "order", "email"):
+        processes.start(
+            [project.python, "-m", "myshop", "worker", service],
+            cwd=project.root,
+            env=env,
+            log=tmp_path / f"{service}.log",
+        )
+    processes.start(
+        [project.python, "-m", "myshop", "worker", "--queue", "processAvatar"],
+        cwd=project.root,
+        env=env,
+        log=tmp_path / "avatar.log",
+    )
+    me = json.dumps({"email": "ada@example.org", "password": "correct horse", "displayName": "Ada"})
+    assert wait_for(
+        lambda: project.run("invoke", "user.v1.signUp", me, env=env, timeout=20).returncode == 0, 60
+    )
+    user = json.loads(project.run("invoke", "user.v1.signUp", me, env=env).stdout)
+    order = project.run(
+        "invoke",
+        "order.v1.placeOrder",
+        json.dumps(
+            {"userId": user["userId"], "items": [{"sku": "ABC-1", "quantity": 2, "price": 2.5}]}
+        ),
+        env=env,
+    )
+    assert order.returncode == 0, order.stderr
+    assert json.loads(order.stdout)["total"] == 5.0
+    unknown = project.run(
+        "invoke",
+        "order.v1.placeOrder",
+        json.dumps({"userId": "nobody", "items": [{"sku": "ABC-1", "quantity": 1, "price": 1}]}),
+        env=env,
+    )
+    assert unknown.returncode == 1
+    assert "UnknownUserError: no user nobody" in unknown.stderr
+    client = redis.Redis.from_url(redis_url)
+    assert wait_for(lambda: client.exists(f"myshop:state:user:avatar:{user['userId']}"), 30)
+    assert wait_for(
+        lambda: (
+            "order" in (tmp_path / "email.log").read_text()
+            and "welcome mail to ada@example.org" in (tmp_path / "email.log").read_text()
+        ),
+        30,
+    )
