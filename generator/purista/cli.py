@@ -17,7 +17,7 @@ from purista.examples import example_text
 from purista.load import load_spec, parse_spec
 from purista.spec.models import Spec
 from purista.spec.names import is_valid_name
-from purista.write import Report
+from purista.write import Report, ensure_free
 
 app = typer.Typer(
     name="purista",
@@ -25,9 +25,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 out = Console()
-err = Console(stderr=True, highlight=False)
+# Errors stay one line each, whatever the terminal's width, and spec text is printed as is.
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 SpecOption = Annotated[
     Path | None,
@@ -50,7 +52,7 @@ def _spec_path(spec: Path | None) -> Path:
 
 @app.command()
 def new(
-    name: Annotated[str, typer.Argument(help="The project's folder name.")],
+    name: Annotated[str, typer.Argument(help="The project's folder name.", metavar="NAME")],
     spec: SpecOption = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to create NAME.", file_okay=False)
@@ -72,6 +74,7 @@ def new(
         text = example_text("shop" if example else "minimal", name)
         loaded = parse_spec(text, Path.cwd() / name / pipeline.SPEC_FILE)
     target = output / name
+    ensure_free(target)  # before the work of generating
     result, report = pipeline.new_project(loaded, target, "shop" if example else None)
     package = result.plan.project.package
     out.print(

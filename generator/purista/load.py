@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from purista.errors import SpecError, SpecErrors
 
 MAX_SPEC_BYTES = 5_000_000
 MAX_NODES = 500_000  # bounds alias expansion ("billion laughs")
+MAX_DEPTH = 100  # bounds nesting (aliases too): no spec needs more, and it bounds recursion
+_PLAIN_PART = re.compile(r"[A-Za-z0-9_$-]+")
 
 Path_ = tuple[str | int, ...]
 
@@ -55,10 +61,19 @@ class LoadedSpec:
 
 
 def dotted(path: Path_) -> str:
-    """`("services", "user", "commands")` -> `services.user.commands`; list items as `[3]`."""
+    """`("services", "user", "commands")` -> `services.user.commands`; list items as `[3]`.
+
+    A key that is not a plain word is quoted (`services["../etc"]`), so every path
+    reads back unambiguously.
+    """
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _PLAIN_PART.fullmatch(part):
+            out += f"[{json.dumps(part)}]"
+        else:
+            out += f".{part}" if out else part
     return out
 
 
@@ -78,7 +93,12 @@ def load_spec(path: Path) -> LoadedSpec:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecErrors([SpecError(name, 1, 1, "", f"spec is not UTF-8 ({exc.reason})")]) from None
+        start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = len(raw[start : exc.start].decode("utf-8", "replace")) + 1
+        problem = f"byte 0x{raw[exc.start]:02x}: {exc.reason}"
+        message = f"the spec is not UTF-8 ({problem}); save the file as UTF-8"
+        raise SpecErrors([SpecError(name, line, column, "", message)]) from None
     return parse_spec(text, path)
 
 
@@ -86,6 +106,7 @@ def parse_spec(text: str, path: Path) -> LoadedSpec:
     """Parse spec text; `path` names it in messages and anchors relative `$ref`s."""
     document = parse_yaml(text, str(path))
     positions = Positions(str(path))
+    _refuse_large_expansion(document, str(path))
     data = _Plain(positions).convert(document, ())
     if data is None:
         data = {}
@@ -97,15 +118,138 @@ def parse_yaml(text: str, name: str) -> Any:
     yaml = YAML(typ="rt")
     try:
         return yaml.load(io.StringIO(text))
+    except DuplicateKeyError as exc:
+        raise SpecErrors([_duplicate_key(text, name, exc)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        if "duplicate key" in problem:
-            problem = problem.split(" with value")[0]
+        start = exc.context_mark
+        if exc.problem and exc.context and start and start.line != (mark.line if mark else -1):
+            where = f"line {start.line + 1}, column {start.column + 1}"
+            problem += f" ({exc.context} that starts at {where})"
         raise SpecErrors([SpecError(name, line, column, "", f"invalid YAML: {problem}")]) from None
     except YAMLError as exc:
         raise SpecErrors([SpecError(name, 1, 1, "", f"invalid YAML: {exc}")]) from None
+    except RecursionError:
+        message = "invalid YAML: values nest too deeply"
+        raise SpecErrors([SpecError(name, 1, 1, "", message)]) from None
+
+
+def _duplicate_key(text: str, name: str, exc: DuplicateKeyError) -> SpecError:
+    """A duplicate key, with its path in the spec and where the key first stood."""
+    mark = exc.problem_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    found = _find_duplicate(YAML(typ="rt").compose(io.StringIO(text)), (), (line, column), set())
+    if found is None:
+        return SpecError(name, line, column, "", "invalid YAML: duplicate key")
+    path, first = found
+    message = f"duplicate key `{path[-1]}` (first at line {first[0]}); keep one of the two"
+    return SpecError(name, line, column, dotted(path), message)
+
+
+def _find_duplicate(
+    node: Node, path: Path_, at: tuple[int, int], seen: set[int]
+) -> tuple[Path_, tuple[int, int]] | None:
+    """The path of the mapping key standing at `at`, and where that key stood first."""
+    if id(node) in seen:
+        return None
+    seen.add(id(node))
+    if isinstance(node, MappingNode):
+        first: dict[str, tuple[int, int]] = {}
+        for key, value in node.value:
+            where = (key.start_mark.line + 1, key.start_mark.column + 1)
+            name = str(key.value)
+            if where == at:
+                return (*path, name), first.get(name, where)
+            first.setdefault(name, where)
+            found = _find_duplicate(value, (*path, name), at, seen)
+            if found:
+                return found
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            found = _find_duplicate(item, (*path, index), at, seen)
+            if found:
+                return found
+    return None
+
+
+def _refuse_large_expansion(document: Any, name: str) -> None:
+    """Refuse a document that aliases blow up: too many values ("billion laughs") or too deep.
+
+    Aliases share one object, so each object is measured once: this takes time in
+    the size of the text, not of the expansion. The error points at the innermost
+    value that is too large on its own, or at the top-level key that nests too deeply.
+    """
+    measures: dict[int, tuple[int, int]] = {}
+    size, height = _measure(document, measures)
+    if size > MAX_NODES:
+        message = f"{{}} expands through aliases to more than {MAX_NODES} values (an alias bomb?)"
+        too_big = True
+    elif height > MAX_DEPTH:
+        message = f"values nest more than {MAX_DEPTH} levels deep"
+        too_big = False
+    else:
+        return
+    node: Any = document
+    path: Path_ = ()
+    where = (1, 1)
+    while True:
+        for key, child in _children(node):
+            child_size, child_height = measures.get(id(child), (1, 1))
+            if (child_size > MAX_NODES) if too_big else (child_height + len(path) >= MAX_DEPTH):
+                if isinstance(node, CommentedMap):
+                    where, path = _positions(node, key)[1], (*path, str(key))
+                else:
+                    where, path = _item(node, key), (*path, key)
+                node = child
+                break
+        else:
+            break
+        if not too_big:
+            break
+    message = message.format("this value" if path else "the spec")
+    raise SpecErrors([SpecError(name, *where, dotted(path), message)])
+
+
+def _measure(node: Any, measures: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """How many values `node` expands to, and how deep they nest."""
+    if not isinstance(node, CommentedMap | CommentedSeq):
+        return 1, 0
+    if id(node) in measures:
+        return measures[id(node)]
+    measures[id(node)] = (MAX_NODES + 1, 0)  # being measured: reaching it again is a cycle
+    size, height = 1, 0
+    for _, child in _children(node):
+        child_size, child_height = _measure(child, measures)
+        size, height = min(size + child_size, MAX_NODES + 1), max(height, child_height + 1)
+    measures[id(node)] = (size, height)
+    return size, height
+
+
+def _children(node: Any) -> Iterator[tuple[Any, Any]]:
+    """Key and value of each entry of a mapping, index and item of each of a sequence."""
+    if isinstance(node, CommentedMap):
+        yield from node.items()
+    elif isinstance(node, CommentedSeq):
+        yield from enumerate(node)
+
+
+def _item(node: CommentedSeq, index: int) -> tuple[int, int]:
+    """Where a sequence's item stands (or the sequence, if the item's place is not known)."""
+    position = node.lc.item(index) if index in node.lc.data else None
+    return _pos(position or (node.lc.line, node.lc.col))
+
+
+def _positions(node: CommentedMap, key: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Where `key` and its value stand; a key merged in with `<<` stands where it was written."""
+    if key in node.lc.data:
+        return _pos(node.lc.key(key)), _pos(node.lc.value(key))
+    for source in getattr(node, "merge", ()):
+        if isinstance(source, CommentedMap) and key in source:
+            return _positions(source, key)
+    start = _pos((node.lc.line, node.lc.col))
+    return start, start
 
 
 class _Plain:
@@ -115,48 +259,28 @@ class _Plain:
         self.keys: dict[Path_, tuple[int, int]] = positions.keys  # type: ignore[assignment]
         self.values: dict[Path_, tuple[int, int]] = positions.values  # type: ignore[assignment]
         self.file = positions.file
-        self.nodes = 0
 
     def convert(self, node: Any, path: Path_) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            line, column = self.values.get(path, (1, 1))
-            raise SpecErrors(
-                [
-                    SpecError(
-                        self.file,
-                        line,
-                        column,
-                        dotted(path),
-                        f"the spec expands to more than {MAX_NODES} values (alias bomb?)",
-                    )
-                ]
-            )
         tag = getattr(getattr(node, "tag", None), "value", None)
         if tag is not None:
             line, column = self.values.get(path, (1, 1))
-            raise SpecErrors(
-                [
-                    SpecError(
-                        self.file, line, column, dotted(path), f"YAML tags are not allowed ({tag})"
-                    )
-                ]
-            )
+            shown = str(tag).replace("tag:yaml.org,2002:", "!!")
+            message = f"YAML tags are not allowed (`{shown}`); write a plain value"
+            raise SpecErrors([SpecError(self.file, line, column, dotted(path), message)])
         if isinstance(node, CommentedMap):
             out: dict[str, Any] = {}
             for key in node:
                 if not isinstance(key, str | int | float | bool) or key is None:
                     raise SpecErrors([self._at(node, key, path, "keys must be plain strings")])
                 child = (*path, str(key))
-                self.keys[child] = _pos(node.lc.key(key))
-                self.values[child] = _pos(node.lc.value(key))
+                self.keys[child], self.values[child] = _positions(node, key)
                 out[str(key)] = self.convert(node[key], child)
             return out
         if isinstance(node, CommentedSeq):
             items = []
             for index, item in enumerate(node):
                 child = (*path, index)
-                self.keys[child] = self.values[child] = _pos(node.lc.item(index))
+                self.keys[child] = self.values[child] = _item(node, index)
                 items.append(self.convert(item, child))
             return items
         if isinstance(node, str):
@@ -172,7 +296,7 @@ class _Plain:
         raise SpecErrors([SpecError(self.file, line, column, dotted(path), message)])
 
     def _at(self, node: CommentedMap, key: Any, path: Path_, message: str) -> SpecError:
-        line, column = _pos(node.lc.key(key))
+        line, column = _positions(node, key)[0]
         return SpecError(self.file, line, column, dotted(path), message)
 
 

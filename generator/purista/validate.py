@@ -22,8 +22,15 @@ from ruamel.yaml.error import YAMLError
 
 from purista.errors import SpecError, SpecErrors
 from purista.load import LoadedSpec, Path_, Positions
-from purista.spec.models import Spec
-from purista.spec.names import ClassName, PythonIdentifier
+from purista.spec.models import QUANTITY_PATTERN, Spec
+from purista.spec.names import (
+    KUBE_NAME_MAX_LENGTH,
+    NAME_PATTERN,
+    ClassName,
+    KubeName,
+    PythonIdentifier,
+    words,
+)
 
 JSON_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 SUPPORTED_DRAFTS = (Draft202012Validator, Draft7Validator)
@@ -32,6 +39,10 @@ RESERVED_PACKAGES = frozenset(sys.stdlib_module_names) | {
     "amqp", "billiard", "celery", "click", "kombu", "opentelemetry", "psycopg", "psycopg_pool",
     "pydantic", "pydantic_core", "purista", "pytest", "redis", "src", "tests", "vine",
 }  # fmt: skip
+PATTERNS = {
+    NAME_PATTERN: "a name that starts with a letter and uses only letters, digits, `_` and `-`",
+    QUANTITY_PATTERN: "a Kubernetes quantity such as `250m`, `1`, `256Mi` or `1Gi`",
+}
 
 
 def validate_spec(loaded: LoadedSpec) -> Spec:
@@ -39,13 +50,20 @@ def validate_spec(loaded: LoadedSpec) -> Spec:
     pos = loaded.positions
     data = loaded.data
     errors: list[SpecError] = []
+    if data is None or data == {}:
+        message = "the spec is empty; it needs `spec_version`, `project` and `services`"
+        raise SpecErrors([pos.error((), message)])
     if not isinstance(data, dict):
-        raise SpecErrors([pos.error((), "the spec must be a mapping of keys to values")])
+        kind = "list" if isinstance(data, list) else "single value"
+        message = f"the spec must be a mapping of keys to values, not a {kind}"
+        raise SpecErrors([pos.error((), message)])
     inliner = _RefInliner(loaded.path.parent, pos, errors)
     for path, schema in list(_schemas(data)):
+        known = len(errors)
         resolved = inliner.inline(schema, path, loaded.path.parent)
         _set(data, path, resolved)
-        errors.extend(_check_schema(resolved, path, pos))
+        if len(errors) == known:  # a `$ref` that failed to load is reported once, not twice
+            errors.extend(_check_schema(resolved, path, pos))
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
@@ -63,7 +81,15 @@ def validate_spec(loaded: LoadedSpec) -> Spec:
 
 
 def _pydantic_errors(exc: ValidationError, pos: Positions) -> Iterator[SpecError]:
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # A misspelt key also makes the key it stands for missing; the typo explains both.
+    typos = {
+        (*err["loc"][:-1], suggestion)
+        for err in errors
+        if err["type"] == "extra_forbidden"
+        for suggestion in _close(str(err["loc"][-1]), _fields_at(tuple(err["loc"][:-1])))
+    }
+    for err in errors:
         loc: Path_ = tuple(err["loc"])
         kind = err["type"]
         if loc and loc[-1] == "[key]":
@@ -72,13 +98,36 @@ def _pydantic_errors(exc: ValidationError, pos: Positions) -> Iterator[SpecError
         elif kind == "extra_forbidden":
             yield pos.error(loc, _unknown_key(str(loc[-1]), _fields_at(loc[:-1])), at_key=True)
         elif kind == "missing":
-            yield pos.error(loc[:-1], f"missing required key `{loc[-1]}`", at_key=True)
+            if loc not in typos:
+                yield pos.error(loc[:-1], f"missing required key `{loc[-1]}`", at_key=True)
         else:
-            message = err["msg"].removeprefix("Value error, ")
-            yield pos.error(loc, f"{message} (got {_short(err.get('input'))})")
+            yield pos.error(loc, _value_message(kind, err["msg"], err.get("ctx", {}), err["input"]))
+
+
+def _value_message(kind: str, detail: str, ctx: dict[str, Any], value: Any) -> str:
+    """Pydantic's message in the spec's words, with the value that was given."""
+    if kind in ("model_type", "dict_type"):
+        message = "expected a mapping of keys to values"
+    elif kind == "list_type":
+        message = "expected a list"
+    elif kind == "too_short" and isinstance(value, dict):
+        message = f"needs at least {ctx.get('min_length', 1)} entry"
+    elif kind == "string_pattern_mismatch" and ctx.get("pattern") in PATTERNS:
+        message = f"expected {PATTERNS[ctx['pattern']]}"
+    else:
+        message = detail.removeprefix("Value error, ")
+    if isinstance(value, dict) and kind not in ("model_type", "dict_type", "too_short"):
+        return message
+    return f"{message} (got {_short(value)})"
+
+
+def _shown(text: str) -> str:
+    """Spec text as it may stand in a one-line message: control characters escaped."""
+    return text if text.isprintable() else json.dumps(text)[1:-1]
 
 
 def _bad_name(name: str, detail: str) -> str:
+    name = _shown(name)
     if "at most" in detail:
         return f"`{name}` is too long: {detail.lower()}"
     return (
@@ -87,9 +136,13 @@ def _bad_name(name: str, detail: str) -> str:
     )
 
 
+def _close(key: str, valid: list[str]) -> list[str]:
+    return difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+
+
 def _unknown_key(key: str, valid: list[str]) -> str:
-    message = f"unknown key `{key}`"
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    message = f"unknown key `{_shown(key)}`"
+    close = _close(key, valid)
     if close:
         return f"{message}; did you mean `{close[0]}`?"
     if valid:
@@ -208,8 +261,12 @@ class _RefInliner:
         else:
             try:
                 return target, YAML(typ="safe").load(target.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError) as exc:
-                problem = f"cannot read `$ref` file {ref!r}: {exc}"
+            except FileNotFoundError:
+                problem = f"`$ref` file {ref!r} does not exist (paths are relative to the spec)"
+            except OSError as exc:
+                problem = f"cannot read `$ref` file {ref!r}: {exc.strerror}"
+            except UnicodeDecodeError as exc:
+                problem = f"`$ref` file {ref!r} is not UTF-8 ({exc.reason})"
             except YAMLError as exc:
                 problem = f"`$ref` file {ref!r} is not valid JSON or YAML: {exc}"
         self._fail(path, problem)
@@ -307,8 +364,9 @@ def _check_invoke_graph(spec: Spec, pos: Positions) -> Iterator[SpecError]:
                     if callee == sname:
                         yield pos.error(
                             ("services", sname, group, hname, "can_invoke", i),
-                            f"`{target}` is a command of the same service; call its code directly "
-                            "(waiting on your own service can deadlock its worker pool)",
+                            f"`{_shown(target)}` is a command of the same service; call its "
+                            "code directly (waiting on your own service can deadlock its worker "
+                            "pool)",
                         )
                     elif callee in calls:
                         calls[sname].add(callee)
@@ -339,13 +397,14 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def _unresolved(what: str, target: str, known: set[str]) -> str:
-    message = f"no {what} `{target}`"
+    message = f"no {what} `{_shown(target)}`"
     close = difflib.get_close_matches(target, sorted(known), n=1, cutoff=0.6)
     if close:
         return f"{message}; did you mean `{close[0]}`?"
     if what == "command":
         return f"{message}; commands are named `<service>.v<N>.<command>`"
-    return message
+    where = "under `events`" if what == "event" else "under a service's `queues`"
+    return f"{message}; declare it {where}"
 
 
 def _check_success_event(
@@ -367,6 +426,17 @@ def _check_names(spec: Spec, pos: Positions) -> Iterator[SpecError]:
         message = f"the package `{package}` would hide the `{hidden}` module; choose another name"
         yield pos.error(("project", "name"), message)
     yield from _collisions(pos, (("services", s) for s in spec.services), "services")
+    for sname, svc in spec.services.items():
+        try:
+            KubeName(spec.project.name, sname, f"v{svc.version}")
+        except ValueError:
+            label = "-".join([*words(spec.project.name), *words(sname), f"v{svc.version}"])
+            message = (
+                f"`{label}` (project, service and version) "
+                f"is longer than the {KUBE_NAME_MAX_LENGTH} characters a Kubernetes name may have; "
+                "choose a shorter service or project name"
+            )
+            yield pos.error(("services", sname), message, at_key=True)
     yield from _collisions(pos, (("events", e) for e in spec.events), "events")
     yield from _collisions(
         pos,

@@ -65,10 +65,7 @@ def manifest_text(output: Output, version: str) -> str:
 
 def write_new(target: Path, output: Output, version: str) -> Report:
     """Create a whole project at `target`, which must not exist or be an empty folder."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise UsageError(
-            f"{target} already exists and is not empty; choose another name or --output"
-        )
+    ensure_free(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(
         tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".purista-new", dir=target.parent)
@@ -84,6 +81,14 @@ def write_new(target: Path, output: Output, version: str) -> Report:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return Report(created=sorted(output.files))
+
+
+def ensure_free(target: Path) -> None:
+    """Refuse a target that exists and is not an empty folder."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UsageError(
+            f"{target} already exists and is not empty; choose another name or --output"
+        )
 
 
 def read_manifest(root: Path) -> dict[str, dict[str, str]]:

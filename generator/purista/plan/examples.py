@@ -6,6 +6,7 @@ generated test says so and is skipped, rather than testing with bad data.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -68,7 +69,10 @@ def _example(schema: Any, root: dict[str, Any], depth: int) -> Any:  # noqa: PLR
         return {k: _example(props.get(k, {}), root, depth + 1) for k in schema.get("required", [])}
     if kind == "array":
         count = max(schema.get("minItems", 1), 1) if "items" in schema else 0
-        return [_example(schema.get("items", {}), root, depth + 1) for _ in range(count)]
+        item = schema.get("items", {})
+        if schema.get("uniqueItems") and count > 1:
+            return [_example(_nth(item, i), root, depth + 1) for i in range(count)]
+        return [_example(item, root, depth + 1) for _ in range(count)]
     if kind == "string":
         return _string(schema)
     if kind in ("integer", "number"):
@@ -80,32 +84,61 @@ def _example(schema: Any, root: dict[str, Any], depth: int) -> Any:  # noqa: PLR
     return "example"
 
 
+def _nth(item: Any, index: int) -> Any:
+    """`item` narrowed so that the `index`-th example differs from the others."""
+    if not isinstance(item, dict) or item.get("type") not in ("integer", "number", "string"):
+        return item
+    if item["type"] == "string":
+        return {**item, "const": f"example-{index}"}
+    return {**item, "const": item.get("minimum", 0) + index}
+
+
 def _string(schema: dict[str, Any]) -> str:
     if schema.get("format") in _FORMATS:
         return _FORMATS[schema["format"]]
-    low, high = schema.get("minLength", 0), schema.get("maxLength", 1_000)
+    low, high = int(schema.get("minLength", 0)), int(schema.get("maxLength", 1_000))
     pattern = schema.get("pattern")
-    for candidate in _CANDIDATES:
-        text = str(candidate * (low // len(candidate) + 1))[: max(low, len(candidate))]
-        text = text[:high]
-        if len(text) >= low and (pattern is None or re.search(pattern, text)):
+    if pattern is None:
+        text = ("example" * (low // 7 + 1))[: max(low, 7)][:high]
+        if len(text) < low:
+            raise _NoExample
+        return text
+    natural = [(c, min(max(len(c), low), high)) for c in _CANDIDATES]
+    sweep = [(c, n) for c in _CANDIDATES for n in range(max(low, 1), min(high, 64) + 1)]
+    for candidate, length in natural + sweep:
+        text = (candidate * (length // len(candidate) + 1))[:length]
+        if re.search(pattern, text):
             return text
     raise _NoExample
 
 
 def _number(schema: dict[str, Any], *, integer: bool) -> float | int:
-    value: float = 1
-    if "minimum" in schema:
-        value = max(value, schema["minimum"])
-    if "exclusiveMinimum" in schema:
-        value = max(value, schema["exclusiveMinimum"] + 1)
-    if "maximum" in schema:
-        value = min(value, schema["maximum"])
-    if "exclusiveMaximum" in schema:
-        value = min(value, schema["exclusiveMaximum"] - 1)
-    step = schema.get("multipleOf")
-    if step:
-        value = step * max(1, round(value / step))
+    low = float(max(schema.get("minimum", -math.inf), schema.get("exclusiveMinimum", -math.inf)))
+    high = float(min(schema.get("maximum", math.inf), schema.get("exclusiveMaximum", math.inf)))
+    open_low, open_high = "exclusiveMinimum" in schema, "exclusiveMaximum" in schema
+    step: float | None = schema.get("multipleOf") or (1 if integer else None)
+
+    def fits(value: float) -> bool:
+        above = value > low if open_low else value >= low
+        below = value < high if open_high else value <= high
+        return above and below and (step is None or float(value / step).is_integer())
+
+    if fits(1):
+        return 1
+    if step is None:
+        if math.isinf(low) and math.isinf(high):
+            return 1
+        if math.isinf(high):
+            return low + 1 if open_low else low
+        if math.isinf(low):
+            return high - 1 if open_high else high
+        return (low + high) / 2 if open_low or open_high else low
+    start = 1 if math.isinf(low) else math.ceil(low / step)
+    value = step * start
+    if open_low and value <= low:
+        value += step
+    if value > high or (open_high and value >= high):
+        raise _NoExample
     return int(value) if integer else value
 
 

@@ -14,7 +14,8 @@ JsonSchema = Annotated[
     dict[str, Any],
     Field(description="A JSON Schema (draft 2020-12 or draft 7), inline or a `$ref` to a file."),
 ]
-Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")]
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
+Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
 
 
 def _object_schema() -> dict[str, Any]:

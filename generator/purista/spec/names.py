@@ -12,6 +12,7 @@ import re
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 NAME_MAX_LENGTH = 50
+KUBE_NAME_MAX_LENGTH = 63  # an RFC 1123 label
 _NAME = re.compile(NAME_PATTERN)
 _UNSAFE = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
 
@@ -44,14 +45,16 @@ class PythonIdentifier(str):
 
 
 class ClassName(str):
-    """A CamelCase class name (`signUp` -> `SignUp`)."""
+    """A CamelCase class name (`signUp` -> `SignUp`); never a keyword (`none` -> `None_`)."""
 
     __slots__ = ()
 
     def __new__(cls, name: str, suffix: str = "") -> ClassName:
         """Derive the class name from a spec name and an optional suffix."""
         ident = "".join(w[:1].upper() + w[1:] for w in words(name)) + suffix
-        if not ident.isidentifier() or keyword.iskeyword(ident):
+        if keyword.iskeyword(ident):
+            ident += "_"
+        if not ident.isidentifier():
             raise ValueError(f"cannot derive a class name from {name!r}")
         return super().__new__(cls, ident)
 
@@ -64,6 +67,7 @@ class KubeName(str):
     def __new__(cls, *parts: str) -> KubeName:
         """Join the kebab-cased parts with hyphens."""
         label = "-".join("-".join(words(p)) for p in parts)
-        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", label) or len(label) > 63:
+        valid = re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", label)
+        if not valid or len(label) > KUBE_NAME_MAX_LENGTH:
             raise ValueError(f"cannot derive a Kubernetes name from {parts!r}")
         return super().__new__(cls, label)

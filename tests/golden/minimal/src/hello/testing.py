@@ -17,15 +17,18 @@ from typing import Any
 from hello._purista.bridge import Bridge
 from hello._purista.context import Context, Message
 from hello._purista.errors import InvalidPayload, InvokeTimeout, RemoteError
-from hello._purista.inprocess import InProcessBridge, RecordingBridge, bindings
+from hello._purista.inprocess import Enqueued, InProcessBridge, RecordingBridge, bindings
+from hello._purista.jobs import Job
 from hello._purista.project import SERVICES
 from hello._purista.runner import execute
 from hello._purista.states import MemoryStates, States
 
 __all__ = [
+    "Enqueued",
     "InProcessBridge",
     "InvalidPayload",
     "InvokeTimeout",
+    "Job",
     "MemoryStates",
     "Message",
     "RecordingBridge",
@@ -60,8 +63,11 @@ def run(
     bridge: Bridge | None = None,
     states: States | None = None,
     message: Message | None = None,
-) -> dict[str, Any] | None:
-    """Run a handler as a worker would (payload and output validated, success event emitted)."""
+) -> Any:
+    """Run a handler as a worker would (payload and output validated, success event emitted).
+
+    A job handler runs as the first attempt of a job whose id is the message id.
+    """
     binding = bindings()[task]
     return execute(
         binding,

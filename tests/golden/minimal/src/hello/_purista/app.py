@@ -14,6 +14,7 @@ from celery import Celery, Task
 from hello._purista import errors
 from hello._purista.bridge import REPLY_PREFIX, CeleryBridge, error_record
 from hello._purista.context import HEADER, Message
+from hello._purista.jobs import JobStore
 from hello._purista.project import PROJECT, SERVICES
 from hello._purista.runner import Binding, execute
 from hello._purista.settings import Settings
@@ -80,8 +81,13 @@ def get_bridge() -> CeleryBridge:
     app, client = get_app(), get_client()
     with _lock:
         if _bridge is None:
-            _bridge = CeleryBridge(app, client)
+            _bridge = CeleryBridge(app, client, JobStore(client, Settings.from_env().job_retention))
         return _bridge
+
+
+def get_jobs() -> JobStore:
+    """The job queues, as this process's bridge uses them."""
+    return get_bridge().jobs
 
 
 def states_for(service: str) -> RedisStates:

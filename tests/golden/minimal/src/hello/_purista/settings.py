@@ -17,12 +17,14 @@ class Settings:
     redis_url: str
     database_url: str | None
     result_expires: int
+    job_retention: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        """Read `REDIS_URL`, `DATABASE_URL` and `PURISTA_RESULT_EXPIRES`."""
+        """Read `REDIS_URL`, `DATABASE_URL`, `PURISTA_RESULT_EXPIRES` and `PURISTA_JOB_RETENTION`."""
         return cls(
             redis_url=environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
             database_url=environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             result_expires=int(environ.get("PURISTA_RESULT_EXPIRES", "3600")),
+            job_retention=float(environ.get("PURISTA_JOB_RETENTION", 7 * 24 * 3600)),
         )

@@ -14,6 +14,7 @@ from celery import Celery, Task
 from shop._purista import errors
 from shop._purista.bridge import REPLY_PREFIX, CeleryBridge, error_record
 from shop._purista.context import HEADER, Message
+from shop._purista.jobs import JobStore
 from shop._purista.project import PROJECT, SERVICES
 from shop._purista.runner import Binding, execute
 from shop._purista.settings import Settings
@@ -80,8 +81,13 @@ def get_bridge() -> CeleryBridge:
     app, client = get_app(), get_client()
     with _lock:
         if _bridge is None:
-            _bridge = CeleryBridge(app, client)
+            _bridge = CeleryBridge(app, client, JobStore(client, Settings.from_env().job_retention))
         return _bridge
+
+
+def get_jobs() -> JobStore:
+    """The job queues, as this process's bridge uses them."""
+    return get_bridge().jobs
 
 
 def states_for(service: str) -> RedisStates:

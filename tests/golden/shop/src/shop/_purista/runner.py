@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from shop._purista import wire
 from shop._purista.bridge import Bridge
 from shop._purista.context import Context, Message
+from shop._purista.jobs import Job
 from shop._purista.states import States
 
 
@@ -56,14 +58,29 @@ def _load(module: str) -> Callable[..., Any]:
 
 
 def execute(
-    binding: Binding, payload: Any, message: Message, bridge: Bridge, states: States
-) -> dict[str, Any] | None:
-    """Run one message through its handler; returns the output's JSON object for commands."""
+    binding: Binding,
+    payload: Any,
+    message: Message,
+    bridge: Bridge,
+    states: States,
+    job: tuple[str, int] | None = None,
+) -> Any:
+    """Run one message through its handler.
+
+    Returns the output's JSON object for a command, the (JSON) result for a job,
+    None for a subscription. `job` is the job's id and attempt, for job handlers.
+    """
     model = wire.parse(binding.payload, payload, "payload")
     context = binding.context(name=binding.task, bridge=bridge, message=message, states=states)
-    result = binding.handler()(context, model)
+    if binding.kind == "queue":
+        job_id, attempt = job if job is not None else (message.message_id, 1)
+        result = binding.handler()(context, Job(job_id, model, attempt))
+    else:
+        result = binding.handler()(context, model)
     if inspect.isawaitable(result):
         result = run_coroutine(result)
+    if binding.kind == "queue":
+        return job_result(result)
     if binding.output is None:
         return None
     output = wire.to_wire(binding.output, result, "output")
@@ -71,6 +88,17 @@ def execute(
         event = wire.to_wire(binding.success_model, output, f"event {binding.success_event}")
         bridge.emit(binding.success_event, event, message)
     return output
+
+
+def job_result(result: Any) -> Any:
+    """A job handler's return value as JSON (models dumped), or a clear error."""
+    if isinstance(result, BaseModel):
+        return wire.dump(result)
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"a job's result must be JSON-serialisable: {exc}") from None
+    return result
 
 
 def run_coroutine(awaitable: Any) -> Any:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from hello._purista.bridge import Bridge
 from hello._purista.context import Context, Message
+from hello._purista.jobs import Job
 from hello._purista.states import States
+
+__all__ = [
+    "GreetContext",
+    "Job",
+]
+
 
 # command greeter.v1.greet
 

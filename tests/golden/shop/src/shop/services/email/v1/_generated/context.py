@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from shop._purista.bridge import Bridge
 from shop._purista.context import Context, Message
+from shop._purista.jobs import Job
 from shop._purista.states import States
+
+__all__ = [
+    "ConfirmOrderContext",
+    "Job",
+    "WelcomeNewUserContext",
+]
+
 
 # subscription email.v1.welcomeNewUser
 

@@ -10,9 +10,16 @@ from shop import events
 from shop._purista import wire
 from shop._purista.bridge import Bridge
 from shop._purista.context import Context, Message, Outbox
+from shop._purista.jobs import Job
 from shop._purista.project import COMMANDS
 from shop._purista.states import States
 from shop.services.user.v1._generated import models as user_v1
+
+__all__ = [
+    "Job",
+    "PlaceOrderContext",
+]
+
 
 # command order.v1.placeOrder
 

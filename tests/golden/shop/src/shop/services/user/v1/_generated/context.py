@@ -3,18 +3,66 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from shop._purista import wire
 from shop._purista.bridge import Bridge
-from shop._purista.context import Context, Message
+from shop._purista.context import Context, Message, Outbox
+from shop._purista.jobs import Job
+from shop._purista.project import QUEUES
 from shop._purista.states import States
+from shop.services.user.v1._generated import models as user_v1
+
+__all__ = [
+    "GetUserContext",
+    "Job",
+    "ProcessAvatarContext",
+    "SignUpContext",
+]
+
 
 # command user.v1.signUp
+
+
+class _SignUpEnqueue(Outbox):
+    """`context.queue.enqueue.<queue>(payload, delay=None, idempotency_key=None)` for signUp."""
+
+    def process_avatar(
+        self,
+        payload: user_v1.ProcessAvatarJob | Mapping[str, Any],
+        *,
+        delay: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job[user_v1.ProcessAvatarJob]:
+        """Add a job to queue processAvatar; with `delay`, it runs no sooner than that many seconds."""
+        job = wire.parse(user_v1.ProcessAvatarJob, payload, "job processAvatar")
+        job_id = self._bridge.enqueue(
+            QUEUES["processAvatar"],
+            wire.dump(job),
+            self._message,
+            delay=delay,
+            idempotency_key=idempotency_key,
+        )
+        return Job(job_id, job)
+
+
+class SignUpQueue(Outbox):
+    """`context.queue` for signUp."""
+
+    def __init__(self, bridge: Bridge, message: Message) -> None:
+        super().__init__(bridge, message)
+        self.enqueue = _SignUpEnqueue(bridge, message)
 
 
 class SignUpContext(Context):
     """Context of command user.v1.signUp."""
 
+    queue: SignUpQueue
+
     def __init__(self, *, name: str, bridge: Bridge, message: Message, states: States) -> None:
         super().__init__(name=name, bridge=bridge, message=message, states=states)
+        self.queue = SignUpQueue(bridge, message)
 
 
 # command user.v1.getUser
@@ -27,11 +75,11 @@ class GetUserContext(Context):
         super().__init__(name=name, bridge=bridge, message=message, states=states)
 
 
-# queue shop.jobs.processAvatar
+# queue processAvatar
 
 
 class ProcessAvatarContext(Context):
-    """Context of queue shop.jobs.processAvatar."""
+    """Context of queue processAvatar."""
 
     def __init__(self, *, name: str, bridge: Bridge, message: Message, states: States) -> None:
         super().__init__(name=name, bridge=bridge, message=message, states=states)

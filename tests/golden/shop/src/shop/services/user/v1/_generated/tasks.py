@@ -30,4 +30,14 @@ BINDINGS: tuple[Binding, ...] = (
         output=models.GetUserOutput,
         context=context.GetUserContext,
     ),
+    Binding(
+        kind="queue",
+        task="processAvatar",
+        queue="shop:jobs:processAvatar",
+        service="user",
+        module="shop.services.user.v1.queues.process_avatar",
+        payload=models.ProcessAvatarJob,
+        output=None,
+        context=context.ProcessAvatarContext,
+    ),
 )
