@@ -46,7 +46,7 @@ def handle(context, job):
 """,
     "queues/later.py": """
 def handle(context, job):
-    record("later", id=job.id, attempt=job.attempt, tag=job.payload.tag)
+    record("later", id=job.id, attempt=job.attempt, tag=job.payload.tag, message=context.message.message_id)
 """,
     "commands/long_command.py": """
 def handle(context, payload):
@@ -197,6 +197,7 @@ def test_a_thousand_jobs_due_at_once_run_exactly_once_on_two_workers(
     ran = records(redis_url, "later")
     assert len(ran) == 1000
     assert len({r["id"] for r in ran}) == 1000
+    assert all(r["message"] == r["id"] for r in ran)  # each job is a message of its own
     assert len({r["pid"] for r in ran}) == 2  # both workers took part
 
 

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import threading
+from dataclasses import replace
 from types import FrameType
 
 from shop._purista.app import get_app, get_bridge, get_jobs, register, states_for
@@ -135,7 +136,8 @@ class JobWorker:
     def _run(self, job: Claimed) -> None:
         with self.lock:
             self.running[job.id] = job
-        message = Message.from_header(job.message, job.id)
+        # A job is a message of its own: its id is the job's; trace, principal and tenant carry on.
+        message = replace(Message.from_header(job.message, job.id), message_id=job.id)
         try:
             result = execute(
                 self.binding,
