@@ -14,9 +14,10 @@ from typing import Any, Protocol, TypeVar
 
 import redis
 from celery import Celery
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
-from shop._purista import errors, wire
+from shop._purista import errors, telemetry, wire
 from shop._purista.context import HEADER, Message
 from shop._purista.jobs import JobStore
 from shop._purista.project import EVENT_ROUTES, PROJECT, CommandInfo, QueueInfo
@@ -71,16 +72,21 @@ class CeleryBridge:
         """Send the command and wait at most its timeout for the answer."""
         sent = message.next()
         reply = REPLY_PREFIX + sent.message_id
-        self._app.send_task(
-            target.task,
-            kwargs={"payload": payload},
-            queue=target.queue,
-            task_id=sent.message_id,
-            headers={HEADER: {**sent.to_header(), "reply_to": reply}},
-            expires=target.timeout,
-            ignore_result=True,
-        )
-        answer = self._client.blpop([reply], timeout=target.timeout)
+        with telemetry.tracer.start_as_current_span(
+            f"invoke {target.task}",
+            kind=SpanKind.CLIENT,
+            attributes={"messaging.destination.name": target.queue, "purista.target": target.task},
+        ):
+            self._app.send_task(
+                target.task,
+                kwargs={"payload": payload},
+                queue=target.queue,
+                task_id=sent.message_id,
+                headers={HEADER: {**sent.to_header(), "reply_to": reply}},
+                expires=target.timeout,
+                ignore_result=True,
+            )
+            answer = self._client.blpop([reply], timeout=target.timeout)
         if answer is None:
             raise errors.InvokeTimeout(
                 f"{target.task} did not answer within {target.timeout:g} s; "
@@ -93,16 +99,24 @@ class CeleryBridge:
 
     def emit(self, event: str, payload: dict[str, Any], message: Message) -> None:
         """Send one message per subscription; an event nobody subscribes to costs nothing."""
-        for route in EVENT_ROUTES.get(event, ()):
-            sent = message.next()
-            self._app.send_task(
-                route.task,
-                kwargs={"payload": payload},
-                queue=route.queue,
-                task_id=sent.message_id,
-                headers={HEADER: sent.to_header()},
-                ignore_result=True,
-            )
+        routes = EVENT_ROUTES.get(event, ())
+        if not routes:
+            return
+        with telemetry.tracer.start_as_current_span(
+            "event_bridge.route",
+            kind=SpanKind.PRODUCER,
+            attributes={"purista.event": event, "purista.subscriptions": len(routes)},
+        ):
+            for route in routes:
+                sent = message.next()
+                self._app.send_task(
+                    route.task,
+                    kwargs={"payload": payload},
+                    queue=route.queue,
+                    task_id=sent.message_id,
+                    headers={HEADER: sent.to_header()},
+                    ignore_result=True,
+                )
 
     def enqueue(
         self,
@@ -113,9 +127,14 @@ class CeleryBridge:
         delay: float | None = None,
         idempotency_key: str | None = None,
     ) -> str:
-        """Store the job in Redis; it survives anything short of losing Redis."""
+        """Store the job in Redis; it survives anything short of losing Redis.
+
+        The job keeps the trace context of its producer, so every attempt, however
+        delayed or retried, joins the producer's trace.
+        """
+        header = {**message.to_header(), "trace_context": telemetry.inject({})}
         return self.jobs.enqueue(
-            queue, payload, message.to_header(), delay=delay, idempotency_key=idempotency_key
+            queue, payload, header, delay=delay, idempotency_key=idempotency_key
         )
 
 
