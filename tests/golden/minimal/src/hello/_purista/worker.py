@@ -26,9 +26,7 @@ from hello._purista.runner import Binding, execute
 
 logger = logging.getLogger(__name__)
 
-LOG_FORMAT = (
-    "[%(asctime)s: %(levelname)s/%(processName)s] [trace %(trace_id)s span %(span_id)s] %(message)s"
-)
+LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] [trace %(otelTraceID)s span %(otelSpanID)s] %(message)s"
 
 
 def run_worker(

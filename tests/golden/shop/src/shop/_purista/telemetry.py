@@ -84,7 +84,7 @@ _log_ids_installed = False
 
 
 def install_log_ids() -> None:
-    """Give every log record `trace_id` and `span_id` (`-` outside a span), for log formats."""
+    """Give every log record `otelTraceID` and `otelSpanID` (`-` outside a span), for log formats."""
     global _log_ids_installed
     if not _log_ids_installed:
         logging.setLogRecordFactory(_with_trace_ids(logging.getLogRecordFactory()))
@@ -177,8 +177,8 @@ def _with_trace_ids(factory: Callable[..., logging.LogRecord]) -> Callable[..., 
     def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = factory(*args, **kwargs)
         context = trace.get_current_span().get_span_context()
-        record.trace_id = format(context.trace_id, "032x") if context.is_valid else "-"
-        record.span_id = format(context.span_id, "016x") if context.is_valid else "-"
+        record.otelTraceID = format(context.trace_id, "032x") if context.is_valid else "-"
+        record.otelSpanID = format(context.span_id, "016x") if context.is_valid else "-"
         return record
 
     return make
