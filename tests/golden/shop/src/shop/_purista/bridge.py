@@ -57,8 +57,8 @@ class CeleryBridge:
     """The bridge of a real deployment: Celery messages on Redis.
 
     An invoke waits on a reply list (`BLPOP`) rather than the result backend's
-    pub/sub, so many threads of one worker can wait at once; the result is
-    still stored in the backend for any other Celery client.
+    pub/sub, so many threads of one worker can wait at once; its result is not
+    stored in the backend (a plain Celery client's call still is).
     """
 
     def __init__(self, app: Celery, client: redis.Redis, jobs: JobStore) -> None:
@@ -138,18 +138,28 @@ class CeleryBridge:
         )
 
 
-def error_record(exc: BaseException) -> dict[str, str]:
-    """An exception as it is sent back to an invoker."""
+def error_record(exc: BaseException) -> dict[str, Any]:
+    """An exception as it is sent back to an invoker: type, module, message and (JSON) args."""
     cls = type(exc)
-    return {"type": cls.__qualname__, "module": cls.__module__, "message": str(exc)}
+    record: dict[str, Any] = {
+        "type": cls.__qualname__,
+        "module": cls.__module__,
+        "message": str(exc),
+    }
+    try:
+        record["args"] = json.loads(json.dumps(list(exc.args)))
+    except (TypeError, ValueError):
+        pass
+    return record
 
 
 def rebuild_error(record: Mapping[str, Any]) -> Exception:
-    """The invoked command's exception, with its type name and message.
+    """The invoked command's exception, with its type name and its message unchanged.
 
     The original class is used when it is a known exception type here (a builtin,
-    the runtime's, or one from a loaded module); otherwise an exception class of
-    the same name, derived from `RemoteError`, stands in for it.
+    the runtime's, or one from a loaded module), rebuilt from its args without
+    running its constructor again; otherwise an exception class of the same name,
+    derived from `RemoteError`, stands in for it.
     """
     name = str(record.get("type") or "RemoteError")
     message = str(record.get("message") or "")
@@ -157,9 +167,19 @@ def rebuild_error(record: Mapping[str, Any]) -> Exception:
     cls: Any = getattr(module, name, None) if module is not None else None
     if cls is None and record.get("module") == "builtins":
         cls = getattr(builtins, name, None)
-    if isinstance(cls, type) and issubclass(cls, Exception):
-        try:
-            return cls(message)
-        except Exception:  # noqa: BLE001  (a constructor with other arguments)
-            pass
-    return type(name, (errors.RemoteError,), {})(message)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        return type(name, (errors.RemoteError,), {})(message)
+    args = record.get("args")
+    args = tuple(args) if isinstance(args, list) else (message,)
+    try:
+        exc: Exception = cls.__new__(cls, *args)
+        exc.args = args
+        if str(exc) == message:
+            return exc
+    except Exception:  # noqa: BLE001  (a class that cannot be rebuilt this way)
+        pass
+    # The same type for `except`, the original message for people.
+    stand_in: Any = type(name, (cls,), {"__str__": lambda self: message})
+    error: Exception = stand_in.__new__(stand_in, message)
+    error.args = (message,)
+    return error
