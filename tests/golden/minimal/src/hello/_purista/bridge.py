@@ -82,7 +82,13 @@ class CeleryBridge:
                 kwargs={"payload": payload},
                 queue=target.queue,
                 task_id=sent.message_id,
-                headers={HEADER: {**sent.to_header(), "reply_to": reply}},
+                headers={
+                    HEADER: {
+                        **sent.to_header(),
+                        "reply_to": reply,
+                        "trace_context": telemetry.inject({}),
+                    }
+                },
                 expires=target.timeout,
                 ignore_result=True,
             )
@@ -107,6 +113,7 @@ class CeleryBridge:
             kind=SpanKind.PRODUCER,
             attributes={"purista.event": event, "purista.subscriptions": len(routes)},
         ):
+            trace_context = telemetry.inject({})
             for route in routes:
                 sent = message.next()
                 self._app.send_task(
@@ -114,7 +121,7 @@ class CeleryBridge:
                     kwargs={"payload": payload},
                     queue=route.queue,
                     task_id=sent.message_id,
-                    headers={HEADER: sent.to_header()},
+                    headers={HEADER: {**sent.to_header(), "trace_context": trace_context}},
                     ignore_result=True,
                 )
 

@@ -42,6 +42,7 @@ tracer = trace.get_tracer("hello")
 meter = metrics.get_meter("hello")
 
 _setup_pid: int | None = None
+_providers: list[Any] = []
 
 
 def setup(component: str, *, index: int = 0, client: bool = False) -> None:
@@ -69,15 +70,25 @@ def setup(component: str, *, index: int = 0, client: bool = False) -> None:
         for exporter in span_exporters:
             provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
-        atexit.register(provider.shutdown)
-        from opentelemetry.instrumentation.celery import CeleryInstrumentor
+        _providers.append(provider)
+        if os.environ.get("PURISTA_TRACE_CELERY") == "1":
+            # Celery's own `apply_async/...` and `run/...` spans, on request: they
+            # repeat what purista's spans show and cost more than those.
+            from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
-        CeleryInstrumentor().instrument(tracer_provider=provider)
+            CeleryInstrumentor().instrument(tracer_provider=provider)
     readers = list(_metric_readers(timeout, index))
     if readers:
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         metrics.set_meter_provider(meter_provider)
-        atexit.register(meter_provider.shutdown)
+        _providers.append(meter_provider)
+    atexit.register(shutdown)
+
+
+def shutdown() -> None:
+    """Export what is still buffered and stop; a prefork child calls this before it exits."""
+    while _providers:
+        _providers.pop().shutdown()
 
 
 _log_ids_installed = False
@@ -110,8 +121,11 @@ def _endpoint(signal: str) -> str | None:
     return DEFAULT_ENDPOINT
 
 
-def _http() -> bool:
-    return os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").startswith("http")
+def _http(signal: str) -> bool:
+    protocol = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"
+    )
+    return protocol.startswith("http")
 
 
 def _span_exporters(timeout: float) -> Iterator[SpanExporter]:
@@ -120,7 +134,7 @@ def _span_exporters(timeout: float) -> Iterator[SpanExporter]:
             yield ConsoleSpanExporter(out=sys.stderr)  # stdout is for the command line's output
         elif name == "otlp":
             endpoint = _endpoint("TRACES")
-            if _http():
+            if _http("TRACES"):
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
                 url = f"{endpoint.rstrip('/')}/v1/traces" if endpoint else None
@@ -142,7 +156,7 @@ def _metric_readers(timeout: float, index: int) -> Iterator[MetricReader]:
             yield PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr))
         elif name == "otlp":
             endpoint = _endpoint("METRICS")
-            if _http():
+            if _http("METRICS"):
                 from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
                     OTLPMetricExporter,
                 )
@@ -190,9 +204,17 @@ def inject(carrier: dict[str, Any]) -> dict[str, Any]:
     return carrier
 
 
-def extract(carrier: Mapping[str, Any]) -> Context:
-    """The trace context a message header carries."""
-    return propagate.extract({k: v for k, v in carrier.items() if isinstance(v, str)})
+def extract(carrier: Any) -> Context:
+    """The trace context a message header carries (none if it carries none)."""
+    items = carrier.items() if isinstance(carrier, Mapping) else ()
+    return propagate.extract({k: v for k, v in items if isinstance(v, str)})
+
+
+def parent(carrier: Any) -> Context | None:
+    """The context to run a received message in: the sender's, unless a span is already current."""
+    if trace.get_current_span().get_span_context().is_valid:
+        return None
+    return extract(carrier)
 
 
 # ---------------------------------------------------------------- metrics

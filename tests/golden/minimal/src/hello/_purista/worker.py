@@ -13,7 +13,7 @@ from dataclasses import replace
 from types import FrameType
 
 from billiard.process import current_process
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from opentelemetry.context import attach, detach
 
 from hello._purista import telemetry
@@ -54,6 +54,8 @@ def run_worker(
             observe_subscriptions(info.consumes[1:])
 
     worker_process_init.connect(in_child, weak=False)
+    # A prefork child leaves with os._exit: export what it still holds first.
+    worker_process_shutdown.connect(lambda **_: telemetry.shutdown(), weak=False)
     worker_init.connect(in_worker, weak=False)
     app.worker_main(
         [
@@ -206,8 +208,7 @@ class JobWorker:
             self.running[job.id] = job
         # A job is a message of its own: its id is the job's; trace, principal and tenant carry on.
         message = replace(Message.from_header(job.message, job.id), message_id=job.id)
-        trace_context = job.message.get("trace_context")
-        token = attach(telemetry.extract(trace_context if isinstance(trace_context, dict) else {}))
+        token = attach(telemetry.extract(job.message.get("trace_context")))
         try:
             result = execute(
                 self.binding,

@@ -10,8 +10,9 @@ from typing import Any
 
 import redis
 from celery import Celery, Task
+from opentelemetry.context import attach, detach
 
-from shop._purista import errors
+from shop._purista import errors, telemetry
 from shop._purista.bridge import REPLY_PREFIX, CeleryBridge, error_record
 from shop._purista.context import HEADER, Message
 from shop._purista.jobs import JobStore
@@ -121,12 +122,21 @@ def _task_function(binding: Binding) -> Any:
         reply = header.get("reply_to") if isinstance(header, Mapping) else None
         if not (isinstance(reply, str) and reply.startswith(REPLY_PREFIX)):
             reply = None
+        # The sender's trace context: from purista's header, or a foreign client's `traceparent`.
+        carrier = header.get("trace_context") if isinstance(header, Mapping) else None
+        context = telemetry.parent(
+            carrier or {"traceparent": getattr(task.request, "traceparent", None)}
+        )
+        token = attach(context) if context is not None else None
         try:
             result = execute(binding, payload, message, get_bridge(), states_for(binding.service))
         except Exception as exc:
             if reply:
                 _answer(reply, {"ok": False, "error": error_record(exc)})
             raise
+        finally:
+            if token is not None:
+                detach(token)
         if reply:
             _answer(reply, {"ok": True, "result": result})
         return result
