@@ -33,6 +33,9 @@ _OPTIONS: dict[str, Any] = {
     "use_field_description": True,
     "disable_timestamp": True,
     "use_double_quotes": True,
+    # Nested models are named after their parent (`PlaceOrderPayloadItem`), so adding
+    # or removing a command never renames another command's classes.
+    "parent_scoped_naming": True,
     "formatters": [],
 }
 _DCG_VERSION = version("datamodel-code-generator")

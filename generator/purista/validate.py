@@ -381,19 +381,61 @@ def _check_invoke_graph(spec: Spec, pos: Positions) -> Iterator[SpecError]:
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """One representative of each circle in the graph, starting at its smallest name."""
-    found: set[tuple[str, ...]] = set()
+    """One circle per group of services that reach each other (Tarjan's components, linear time).
 
-    def walk(node: str, path: list[str]) -> None:
+    Each circle is reported from its smallest name along a shortest way back to it.
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
         for nxt in sorted(graph[node]):
-            if nxt == path[0]:
-                found.add(tuple(path))
-            elif nxt not in path and nxt > path[0]:
-                walk(nxt, [*path, nxt])
+            if nxt not in index:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(component)
 
     for start in sorted(graph):
-        walk(start, [start])
-    return [list(c) for c in sorted(found)]
+        if start not in index:
+            connect(start)
+    return sorted(_circle(graph, min(c), c) for c in components)
+
+
+def _circle(graph: dict[str, set[str]], start: str, members: set[str]) -> list[str]:
+    """A shortest way from `start` back to itself inside one component."""
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in sorted(graph[node] & members):
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return path[::-1]
+                if nxt not in came_from:
+                    came_from[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    return [start]
 
 
 def _unresolved(what: str, target: str, known: set[str]) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class Item(BaseModel):
+class PlaceOrderPayloadItem(BaseModel):
     model_config = ConfigDict(
         populate_by_name=True,
     )
@@ -22,7 +22,7 @@ class PlaceOrderPayload(BaseModel):
         populate_by_name=True,
     )
     user_id: Annotated[str, Field(alias="userId")]
-    items: Annotated[list[Item], Field(max_length=100, min_length=1)]
+    items: Annotated[list[PlaceOrderPayloadItem], Field(max_length=100, min_length=1)]
 
 
 class PlaceOrderOutput(BaseModel):
