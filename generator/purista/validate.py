@@ -45,8 +45,11 @@ PATTERNS = {
 }
 
 
-def validate_spec(loaded: LoadedSpec) -> Spec:
-    """The validated spec, or `SpecErrors` listing every problem found."""
+def validate_spec(loaded: LoadedSpec, refs: set[Path] | None = None) -> Spec:
+    """The validated spec, or `SpecErrors` listing every problem found.
+
+    Each file a `$ref` read is added to `refs`: the spec's inputs besides its text.
+    """
     pos = loaded.positions
     data = loaded.data
     errors: list[SpecError] = []
@@ -57,7 +60,7 @@ def validate_spec(loaded: LoadedSpec) -> Spec:
         kind = "list" if isinstance(data, list) else "single value"
         message = f"the spec must be a mapping of keys to values, not a {kind}"
         raise SpecErrors([pos.error((), message)])
-    inliner = _RefInliner(loaded.path.parent, pos, errors)
+    inliner = _RefInliner(loaded.path.parent, pos, errors, refs if refs is not None else set())
     for path, schema in list(_schemas(data)):
         known = len(errors)
         resolved = inliner.inline(schema, path, loaded.path.parent)
@@ -227,10 +230,13 @@ class _RefInliner:
 
     MAX_DEPTH = 20
 
-    def __init__(self, base: Path, pos: Positions, errors: list[SpecError]) -> None:
+    def __init__(
+        self, base: Path, pos: Positions, errors: list[SpecError], read: set[Path]
+    ) -> None:
         self.root = base.resolve()
         self.pos = pos
         self.errors = errors
+        self.read = read
 
     def inline(self, schema: Any, path: Path_, base: Path, depth: int = 0) -> Any:
         if isinstance(schema, list):
@@ -260,7 +266,9 @@ class _RefInliner:
             problem = f"`$ref`s nest more than {self.MAX_DEPTH} files deep"
         else:
             try:
-                return target, YAML(typ="safe").load(target.read_text(encoding="utf-8"))
+                document = YAML(typ="safe").load(target.read_text(encoding="utf-8"))
+                self.read.add(target)
+                return target, document
             except FileNotFoundError:
                 problem = f"`$ref` file {ref!r} does not exist (paths are relative to the spec)"
             except OSError as exc:
