@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from purista import pipeline
 from purista._version import __version__
 from purista.errors import CheckFailed, PuristaError, UsageError
 from purista.write import Report, ensure_free
+
+if TYPE_CHECKING:
+    from purista.edit import Edited
 
 app = typer.Typer(
     name="purista",
@@ -340,7 +343,7 @@ def _links(
     }
 
 
-def _add(spec: Path | None, what: str, change: Callable[[str], str], *names: str) -> None:
+def _add(spec: Path | None, what: str, change: Callable[[str], Edited], *names: str) -> None:
     """Edit the spec with `change` and regenerate; an invalid result changes nothing."""
     from purista.spec.names import is_valid_name  # noqa: PLC0415
 

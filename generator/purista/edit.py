@@ -13,6 +13,7 @@ import io
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,21 @@ from ruamel.yaml.tokens import CommentToken
 
 from purista.errors import UsageError
 
+
+@dataclass(frozen=True)
+class Edited:
+    """The spec's new text and the round-trip document it was written from."""
+
+    text: str
+    document: Any
+
+
 # Where a group goes in a service when it is new: after the keys that come before it.
 _SERVICE_ORDER = ("version", "description", "deployment", "uses_database", "state_ttl")
 _GROUPS = ("commands", "subscriptions", "queues")
 
 
-def add_service(text: str, name: str, *, version: int, description: str) -> str:
+def add_service(text: str, name: str, *, version: int, description: str) -> Edited:
     """The spec with service `name` added (no handlers yet)."""
     entry: dict[str, Any] = {"version": version}
     if description:
@@ -36,7 +46,7 @@ def add_service(text: str, name: str, *, version: int, description: str) -> str:
     return _add(text, ("services",), name, entry, f"service `{name}`")
 
 
-def add_event(text: str, name: str, *, description: str, payload: dict[str, Any]) -> str:
+def add_event(text: str, name: str, *, description: str, payload: dict[str, Any]) -> Edited:
     """The spec with event `name` added."""
     entry = _described(description) | {"payload": payload}
     return _add(text, ("events",), name, entry, f"event `{name}`")
@@ -51,7 +61,7 @@ def add_command(
     payload: dict[str, Any],
     output: dict[str, Any],
     links: dict[str, list[str]],
-) -> str:
+) -> Edited:
     """The spec with command `name` added to `service`."""
     entry = _described(description) | {"payload": payload, "output": output} | _links(links)
     path = ("services", service, "commands")
@@ -60,7 +70,7 @@ def add_command(
 
 def add_subscription(
     text: str, service: str, name: str, *, event: str, description: str, links: dict[str, list[str]]
-) -> str:
+) -> Edited:
     """The spec with subscription `name` (to `event`) added to `service`."""
     entry = _described(description) | {"event": event} | _links(links)
     path = ("services", service, "subscriptions")
@@ -75,7 +85,7 @@ def add_queue(
     description: str,
     payload: dict[str, Any],
     links: dict[str, list[str]],
-) -> str:
+) -> Edited:
     """The spec with job queue `name` added to `service`."""
     entry = _described(description) | {"payload": payload} | _links(links)
     path = ("services", service, "queues")
@@ -121,7 +131,7 @@ def _links(links: dict[str, list[str]]) -> dict[str, Any]:
     return {key: list(values) for key, values in links.items() if values}
 
 
-def _add(text: str, where: Sequence[str], name: str, entry: dict[str, Any], what: str) -> str:
+def _add(text: str, where: Sequence[str], name: str, entry: dict[str, Any], what: str) -> Edited:
     yaml = _yaml(text)
     try:
         doc = yaml.load(text)
@@ -140,7 +150,7 @@ def _add(text: str, where: Sequence[str], name: str, entry: dict[str, Any], what
         _move_trailing_comment(target, previous, name)
     out = io.StringIO()
     yaml.dump(doc, out)
-    return out.getvalue()
+    return Edited(out.getvalue(), doc)
 
 
 def _parent(doc: CommentedMap, where: Sequence[str]) -> CommentedMap:

@@ -79,6 +79,11 @@ def dotted(path: Path_) -> str:
 
 def load_spec(path: Path) -> LoadedSpec:
     """Read and parse a spec file; every problem is a located `SpecErrors`."""
+    return parse_spec(read_spec(path), path)
+
+
+def read_spec(path: Path) -> str:
+    """A spec file's text; a missing, unreadable, huge or non-UTF-8 file is a `SpecErrors`."""
     name = str(path)
     try:
         raw = path.read_bytes()
@@ -99,7 +104,7 @@ def load_spec(path: Path) -> LoadedSpec:
         problem = f"byte 0x{raw[exc.start]:02x}: {exc.reason}"
         message = f"the spec is not UTF-8 ({problem}); save the file as UTF-8"
         raise SpecErrors([SpecError(name, line, column, "", message)]) from None
-    return parse_spec(text, path)
+    return text
 
 
 def parse_spec(text: str, path: Path) -> LoadedSpec:
@@ -111,6 +116,20 @@ def parse_spec(text: str, path: Path) -> LoadedSpec:
     if data is None:
         data = {}
     return LoadedSpec(path=path, text=text, data=data, positions=positions)
+
+
+def from_document(document: Any, text: str, path: Path) -> LoadedSpec:
+    """A spec from a round-trip document already in memory (edited by `purista add`).
+
+    The same checks as `parse_spec`, but no positions: the document's marks are
+    stale after an edit. A caller that finds a problem parses `text` for them.
+    """
+    positions = Positions(str(path))
+    _refuse_large_expansion(document, str(path))
+    data = _Plain(positions, record=False).convert(document, ())
+    return LoadedSpec(
+        path=path, text=text, data=data if data is not None else {}, positions=positions
+    )
 
 
 def parse_yaml(text: str, name: str) -> Any:
@@ -255,7 +274,8 @@ def _positions(node: CommentedMap, key: Any) -> tuple[tuple[int, int], tuple[int
 class _Plain:
     """Convert ruamel's nodes to plain values, recording positions and refusing tags."""
 
-    def __init__(self, positions: Positions) -> None:
+    def __init__(self, positions: Positions, *, record: bool = True) -> None:
+        self.record = record
         self.keys: dict[Path_, tuple[int, int]] = positions.keys  # type: ignore[assignment]
         self.values: dict[Path_, tuple[int, int]] = positions.values  # type: ignore[assignment]
         self.file = positions.file
@@ -273,14 +293,16 @@ class _Plain:
                 if not isinstance(key, str | int | float | bool) or key is None:
                     raise SpecErrors([self._at(node, key, path, "keys must be plain strings")])
                 child = (*path, str(key))
-                self.keys[child], self.values[child] = _positions(node, key)
+                if self.record:
+                    self.keys[child], self.values[child] = _positions(node, key)
                 out[str(key)] = self.convert(node[key], child)
             return out
         if isinstance(node, CommentedSeq):
             items = []
             for index, item in enumerate(node):
                 child = (*path, index)
-                self.keys[child] = self.values[child] = _item(node, index)
+                if self.record:
+                    self.keys[child] = self.values[child] = _item(node, index)
                 items.append(self.convert(item, child))
             return items
         if isinstance(node, str):
@@ -296,6 +318,8 @@ class _Plain:
         raise SpecErrors([SpecError(self.file, line, column, dotted(path), message)])
 
     def _at(self, node: CommentedMap, key: Any, path: Path_, message: str) -> SpecError:
+        if not self.record:
+            return SpecError(self.file, 1, 1, dotted(path), message)
         line, column = _positions(node, key)[0]
         return SpecError(self.file, line, column, dotted(path), message)
 

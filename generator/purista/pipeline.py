@@ -29,6 +29,7 @@ from purista.write import (
 )
 
 if TYPE_CHECKING:
+    from purista.edit import Edited
     from purista.load import LoadedSpec
     from purista.plan import Plan
     from purista.spec.models import Spec
@@ -108,21 +109,27 @@ def generate_project(
     return write_update(root, output, __version__, force=force)
 
 
-def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], str]) -> Report:
+def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], Edited]) -> Report:
     """Change the spec with `edit`, then bring the project up to date in the same write.
 
     The edited spec is validated and the project built before anything is written,
-    so a spec the edit makes invalid stays as it was.
+    so a spec the edit would make invalid stays as it was. The edited document is
+    used as it is; only when it has a problem is its text parsed again, to say where.
     """
-    from purista.load import load_spec, parse_spec  # noqa: PLC0415
+    from purista.errors import SpecErrors  # noqa: PLC0415
+    from purista.load import from_document, parse_spec, read_spec  # noqa: PLC0415
 
     path = spec_path or root / SPEC_FILE
-    text = edit(load_spec(path).text)
-    output = build(parse_spec(text, path)).output
+    edited = edit(read_spec(path))
+    try:
+        output = build(from_document(edited.document, edited.text, path)).output
+    except SpecErrors as unlocated:
+        check(parse_spec(edited.text, path))  # raises the same problems, located
+        raise unlocated from None
     if path.resolve() == (root / SPEC_FILE).resolve():
         output = replace(output, rewrite=frozenset({SPEC_FILE}))
     else:  # a spec outside the project: written first, on its own
-        put(path, text)
+        put(path, edited.text)
     return write_update(root, output, __version__)
 
 
