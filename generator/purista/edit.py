@@ -23,14 +23,16 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.tokens import CommentToken
 
 from purista.errors import UsageError
+from purista.load import recall
 
 
 @dataclass(frozen=True)
 class Edited:
-    """The spec's new text and the round-trip document it was written from."""
+    """The spec's new text, and the round-trip document or the plain values it holds."""
 
     text: str
-    document: Any
+    document: Any = None
+    data: Any = None
 
 
 # Where a group goes in a service when it is new: after the keys that come before it.
@@ -132,6 +134,9 @@ def _links(links: dict[str, list[str]]) -> dict[str, Any]:
 
 
 def _add(text: str, where: Sequence[str], name: str, entry: dict[str, Any], what: str) -> Edited:
+    spliced = _splice(text, where, name, entry, what)
+    if spliced is not None:
+        return spliced
     yaml = _yaml(text)
     try:
         doc = yaml.load(text)
@@ -150,7 +155,120 @@ def _add(text: str, where: Sequence[str], name: str, entry: dict[str, Any], what
         _move_trailing_comment(target, previous, name)
     out = io.StringIO()
     yaml.dump(doc, out)
-    return Edited(out.getvalue(), doc)
+    return Edited(out.getvalue(), document=doc)
+
+
+def _splice(
+    text: str, where: Sequence[str], name: str, entry: dict[str, Any], what: str
+) -> Edited | None:
+    """The quick way for a spec loaded before: insert the entry's lines at the end of its block.
+
+    The entry is written by ruamel at the block's indentation, and the block alone is
+    parsed again and compared with what it must now hold; the rest of the text is
+    unchanged, so its values are the ones `recall` kept. Anything unusual (a flow
+    mapping, a group not there yet, an anchor) returns None: the full round trip.
+    """
+    data = recall(text)
+    parent = data
+    for key in where:
+        parent = parent.get(key) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict) or not parent:
+        return None
+    if name in parent:
+        raise UsageError(f"{what} already exists in the spec")
+    lines = text.splitlines(keepends=True)
+    if not lines or not lines[-1].endswith("\n"):
+        return None
+    block = _find_block(lines, where)
+    if block is None:
+        return None
+    start, end, indent, child = block
+    last = max(i for i in range(start + 1, end) if _content(lines[i]))
+    yaml = _yaml(text)
+    out = io.StringIO()
+    yaml.dump({name: _node(entry, flow=False)}, out)
+    fragment = [
+        " " * child + line if line.strip() else line for line in out.getvalue().splitlines(True)
+    ]
+    new_lines = [*lines[: last + 1], *fragment, *lines[last + 1 :]]
+    expected = dict(parent) | {name: entry}
+    region = new_lines[start : end + len(fragment)]
+    if not _holds(region, indent, where[-1], expected):
+        return None
+    parent[name] = json.loads(json.dumps(entry))
+    return Edited("".join(new_lines), data=data)
+
+
+def _find_block(lines: list[str], where: Sequence[str]) -> tuple[int, int, int, int] | None:
+    """The block under the key path `where`: start and end line, indentation of its key and entries.
+
+    None unless every key stands as `key:` on a line of its own, entries below it.
+    """
+    start, end, indent = -1, len(lines), -1
+    for key in where:
+        pattern = re.compile(rf"^( *){re.escape(key)}:[ \t]*(#.*)?$")
+        found = None
+        for i in range(start + 1, end):
+            if not _content(lines[i]):
+                continue
+            depth = len(lines[i]) - len(lines[i].lstrip(" "))
+            if depth <= indent:
+                break
+            match = pattern.match(lines[i].rstrip("\n"))
+            if match and (found is None) and depth == _first_depth(lines, start + 1, end):
+                found = i
+        if found is None:
+            return None
+        start = found
+        indent = len(lines[found]) - len(lines[found].lstrip(" "))
+        end = next(
+            (
+                i
+                for i in range(found + 1, len(lines))
+                if _content(lines[i]) and len(lines[i]) - len(lines[i].lstrip(" ")) <= indent
+            ),
+            len(lines),
+        )
+    child = _first_depth(lines, start + 1, end)
+    if child <= indent or lines[
+        next(i for i in range(start + 1, end) if _content(lines[i]))
+    ].lstrip(" ").startswith("-"):
+        return None
+    return start, end, indent, child
+
+
+def _first_depth(lines: list[str], start: int, end: int) -> int:
+    """The indentation of the first line with content in `lines[start:end]` (-1 if none)."""
+    for i in range(start, end):
+        if _content(lines[i]):
+            return len(lines[i]) - len(lines[i].lstrip(" "))
+    return -1
+
+
+def _content(line: str) -> bool:
+    """Whether a line holds YAML content (not blank, not only a comment)."""
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def _holds(region: list[str], indent: int, key: str, expected: dict[str, Any]) -> bool:
+    """Whether the block `region` (its key line first) parses to `{key: expected}`, in order."""
+    text = "".join(
+        line[indent:] if _content(line) or not line[:indent].strip() else "\n" for line in region
+    )
+    try:
+        value = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return False
+    if not isinstance(value, dict) or list(value) != [key]:
+        return False
+    got = value[key]
+    return isinstance(got, dict) and list(got) == list(expected) and _same(got, expected)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON values (YAML integers and floats compare as JSON would)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 def _parent(doc: CommentedMap, where: Sequence[str]) -> CommentedMap:

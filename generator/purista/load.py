@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 import re
@@ -16,6 +18,8 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
+from purista import cache
+from purista._version import __version__
 from purista.errors import SpecError, SpecErrors
 
 MAX_SPEC_BYTES = 5_000_000
@@ -115,7 +119,32 @@ def parse_spec(text: str, path: Path) -> LoadedSpec:
     data = _Plain(positions).convert(document, ())
     if data is None:
         data = {}
+    remember(text, data)
     return LoadedSpec(path=path, text=text, data=data, positions=positions)
+
+
+def remember(text: str, data: Any) -> None:
+    """Keep the plain values of a spec text that loaded cleanly, for `recall`."""
+    with contextlib.suppress(TypeError, ValueError):
+        cache.put("specs", _text_key(text), json.dumps(data), ".json")
+
+
+def recall(text: str) -> Any:
+    """The plain values of a spec text loaded before (a fresh copy), or None.
+
+    `purista add` starts from them instead of parsing the whole spec again.
+    """
+    cached = cache.get("specs", _text_key(text), ".json")
+    if cached is None:
+        return None
+    try:
+        return json.loads(cached)
+    except ValueError:
+        return None
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(f"{__version__}:{MAX_NODES}:{MAX_DEPTH}\n{text}".encode()).hexdigest()
 
 
 def from_document(document: Any, text: str, path: Path) -> LoadedSpec:

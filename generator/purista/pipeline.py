@@ -7,6 +7,7 @@ reads the manifest and a few hashes and stops, without loading any of them.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
@@ -117,15 +118,28 @@ def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], Edite
     used as it is; only when it has a problem is its text parsed again, to say where.
     """
     from purista.errors import SpecErrors  # noqa: PLC0415
-    from purista.load import from_document, parse_spec, read_spec  # noqa: PLC0415
+    from purista.load import (  # noqa: PLC0415
+        LoadedSpec,
+        Positions,
+        from_document,
+        parse_spec,
+        read_spec,
+        remember,
+    )
 
     path = spec_path or root / SPEC_FILE
     edited = edit(read_spec(path))
+    if edited.data is not None:
+        loaded = LoadedSpec(path, edited.text, edited.data, Positions(str(path)))
+    else:
+        loaded = from_document(edited.document, edited.text, path)
+    fresh = json.dumps(loaded.data)  # the values before validation inlines `$ref`s
     try:
-        output = build(from_document(edited.document, edited.text, path)).output
+        output = build(loaded).output
     except SpecErrors as unlocated:
         check(parse_spec(edited.text, path))  # raises the same problems, located
         raise unlocated from None
+    remember(edited.text, json.loads(fresh))
     if path.resolve() == (root / SPEC_FILE).resolve():
         output = replace(output, rewrite=frozenset({SPEC_FILE}))
     else:  # a spec outside the project: written first, on its own
