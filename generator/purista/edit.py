@@ -144,15 +144,17 @@ def _add(text: str, where: Sequence[str], name: str, entry: dict[str, Any], what
         doc = None
     if not isinstance(doc, CommentedMap):
         raise UsageError("the spec is not a valid YAML mapping; fix it (purista validate) first")
-    target = _parent(doc, where)
+    appended: list[tuple[CommentedMap, str, str]] = []  # (mapping, its last key, new last key)
+    target = _parent(doc, where, appended)
     if name in target:
         raise UsageError(f"{what} already exists in the spec")
-    previous = list(target)[-1] if target else None
+    if target:
+        appended.append((target, list(target)[-1], name))
     if not target and target.fa.flow_style():
         target.fa.set_block_style()
     target[name] = _node(entry, flow=False)
-    if previous is not None:
-        _move_trailing_comment(target, previous, name)
+    if appended:  # the outermost mapping the new lines end
+        _move_trailing_comment(*appended[0])
     out = io.StringIO()
     yaml.dump(doc, out)
     return Edited(out.getvalue(), document=doc)
@@ -271,8 +273,13 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
-def _parent(doc: CommentedMap, where: Sequence[str]) -> CommentedMap:
-    """The mapping an entry goes into; a missing group (`events`, `commands`) is created."""
+def _parent(
+    doc: CommentedMap, where: Sequence[str], appended: list[tuple[CommentedMap, str, str]]
+) -> CommentedMap:
+    """The mapping an entry goes into; a missing group (`events`, `commands`) is created.
+
+    A group created after the last key of its mapping is noted in `appended`.
+    """
     node = doc
     for depth, key in enumerate(where):
         child = node.get(key)
@@ -283,7 +290,10 @@ def _parent(doc: CommentedMap, where: Sequence[str]) -> CommentedMap:
                     f"`purista add service {key}`"
                 )
             child = CommentedMap()
-            node.insert(_position(node, key), key, child)
+            at = _position(node, key)
+            if node and at == len(node):
+                appended.append((node, list(node)[-1], key))
+            node.insert(at, key, child)
         if not isinstance(child, CommentedMap):
             path = ".".join(where[: depth + 1])
             raise UsageError(f"`{path}` in the spec is not a mapping; fix it first")

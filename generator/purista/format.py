@@ -9,6 +9,7 @@ a hash of exactly those: a run that changes one command formats a few files.
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import tempfile
 from importlib.metadata import version
@@ -20,16 +21,18 @@ from purista import cache
 from purista.errors import GenerationError
 
 _CONFIG = "pyproject.toml"
+_FORMATTED = (".py", ".pyi", ".md")  # what ruff formats (Python, and Python blocks in Markdown)
 
 
 def format_files(files: dict[str, str]) -> dict[str, str]:
     """The files with their Python sources fixed (imports, unused names) and formatted by ruff."""
-    sources = sorted(p for p in files if p.endswith(".py"))
+    sources = sorted(p for p in files if p.endswith(_FORMATTED))
     if not sources:
         return dict(files)
     ruff = find_ruff_bin()
     context = _context(ruff, files)
-    keys = {p: _key(context, p, files[p]) for p in sources}
+    layout = _Layout(files)
+    keys = {p: _key(context, p, files[p], layout) for p in sources}
     done = {p: cache.get("format", keys[p]) for p in sources}
     todo = [p for p in sources if done[p] is None]
     if todo:
@@ -37,7 +40,7 @@ def format_files(files: dict[str, str]) -> dict[str, str]:
         for path in todo:
             cache.put("format", keys[path], fresh[path])
             done[path] = fresh[path]
-    return {p: (done.get(p) or text) if p.endswith(".py") else text for p, text in files.items()}
+    return {p: text if done.get(p) is None else str(done[p]) for p, text in files.items()}
 
 
 def _context(ruff: str, files: dict[str, str]) -> str:
@@ -48,22 +51,51 @@ def _context(ruff: str, files: dict[str, str]) -> str:
     return f"{version}\n{config}\n{','.join(packages)}"
 
 
-def _key(context: str, path: str, text: str) -> str:
-    return hashlib.sha256(f"{context}\n{path}\n{text}".encode()).hexdigest()
+class _Layout:
+    """Which folders are packages and which modules exist: how ruff groups imports."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+        self.packages = {p.rsplit("/", 1)[0] for p in files if p.endswith("/__init__.py")}
+        self.roots = {p.split("/")[1] for p in files if p.startswith("src/") and p.count("/") > 1}
+
+    def of(self, path: str, text: str) -> str:
+        """The part of the layout one file's formatting depends on."""
+        parts = path.split("/")[:-1]
+        chain = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        packages = [d for d in chain if d in self.packages]
+        modules = sorted(set(_IMPORT.findall(text)))
+        found = [m for m in modules if m.split(".")[0] in self.roots and self._exists(m)]
+        return f"{packages}\n{found}"
+
+    def _exists(self, module: str) -> bool:
+        base = "src/" + module.replace(".", "/")
+        return f"{base}.py" in self.files or f"{base}/__init__.py" in self.files
+
+
+_IMPORT = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
+
+
+def _key(context: str, path: str, text: str, layout: _Layout) -> str:
+    """The cache key of one file: its path and text, and what ruff sees around it."""
+    around = layout.of(path, text)
+    return hashlib.sha256(f"{context}\n{around}\n{path}\n{text}".encode()).hexdigest()
 
 
 def _run_ruff(ruff: str, files: dict[str, str], todo: list[str]) -> dict[str, str]:
     """Run ruff on the `todo` files in a tree with the project's config and folders."""
     with tempfile.TemporaryDirectory(prefix="purista-format-") as tmp:
         root = Path(tmp)
-        for path in files:  # every folder, so ruff sees the same first-party packages
+        for path in files:  # every folder, package and module, as ruff sees them in the project
             (root / path).parent.mkdir(parents=True, exist_ok=True)
+            if path.endswith(".py"):
+                (root / path).touch()
         if _CONFIG in files:
             (root / _CONFIG).write_text(files[_CONFIG], encoding="utf-8")
         for path in todo:
             (root / path).write_text(files[path], encoding="utf-8")
-        _ruff([ruff, "check", "--fix-only", "--quiet", "--exit-zero", "."], root)
-        _ruff([ruff, "format", "--quiet", "."], root)
+        _ruff([ruff, "check", "--fix-only", "--quiet", "--exit-zero", *todo], root)
+        _ruff([ruff, "format", "--quiet", *todo], root)
         return {path: (root / path).read_text(encoding="utf-8") for path in todo}
 
 

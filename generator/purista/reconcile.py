@@ -172,6 +172,10 @@ class _Work:
         current = self.snap.current.get(path)
         self.entries[path] = Entry(owner, sha256(text), self.out.origins.get(path))
         if owner == "user":
+            created = self.snap.old.files.get(path)
+            if current is not None and created is not None and created.owner == "user":
+                # the hash of the version it was created with, whatever the stub is today
+                self.entries[path] = Entry(owner, created.sha256, self.out.origins.get(path))
             if current is None or (path in self.out.rewrite and current != text):
                 self.change(path, text)
         elif owner == "generated":
