@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -59,6 +60,11 @@ def replace_in(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
+
+
+def read_manifest(root: Path) -> dict[str, dict[str, object]]:
+    """The files the manifest lists, with their entries."""
+    return dict(json.loads((root / ".purista/manifest.json").read_text())["files"])
 
 
 def imports(root: Path, package: str) -> subprocess.CompletedProcess[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from regen_support import contents, copy, imports, make, ok, replace_in, ruff_check, run, state
+from support import purista
 
 GREET = "src/hello/services/greeter/v1/commands/greet.py"
 GREET_TEST = "tests/services/greeter/v1/commands/test_greet.py"
@@ -413,4 +414,22 @@ def test_add_that_makes_the_spec_invalid_says_where_and_changes_nothing(hello: P
     snake = run("add", "command", "greeter", "Greet", cwd=hello)
     assert snake.returncode == 2
     assert "Greet" in snake.stderr and "greet" in snake.stderr
+    assert state(hello) == before
+
+
+def test_incremental_runs_give_what_a_fresh_full_generation_gives(
+    hello: Path, tmp_path: Path
+) -> None:
+    # The caches (formatted code, models, parsed specs) only save time: a run with none
+    # of them, over everything, finds nothing to change.
+    ok("add", "command", "greeter", "wave", "--payload", '{"type": "object"}', cwd=hello)
+    ok("add", "event", "waved", cwd=hello)
+    ok("add", "subscription", "greeter", "onWaved", "--event", "waved", cwd=hello)
+    replace_in(hello / "purista.yaml", "      wave:\n", "      waveHand:\n")
+    ok("generate", cwd=hello)
+    ok("add", "queue", "greeter", "later", "--can-emit", "waved", cwd=hello)
+    before = state(hello)
+    fresh = purista("generate", "--force", cwd=hello, env={"PURISTA_CACHE_DIR": str(tmp_path)})
+    assert fresh.returncode == 0, fresh.stderr
+    assert "wrote" not in fresh.stdout and "created" not in fresh.stdout
     assert state(hello) == before
