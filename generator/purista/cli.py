@@ -111,29 +111,8 @@ def generate(
 
 
 def _print_report(report: Report, *, would: bool, console: Console | None = None) -> None:
-    show = console or out
-    verbs = (
-        ("would write", "would create", "would remove")
-        if would
-        else ("wrote", "created", "removed")
-    )
-    lines: list[str] = list(report.notes)
-    merges = set(report.merged) | set(report.conflicts)
-    written = [path for path in report.written if path not in merges]
-    for verb, paths in zip(verbs, (written, report.created, report.removed), strict=True):
-        lines.extend(f"{verb} {path}" for path in paths)
-    merged = "would merge" if would else "merged"
-    lines.extend(f"{merged} {path} (your changes kept)" for path in report.merged)
-    conflict = "would conflict" if would else "conflict"
-    lines.extend(f"{conflict} in {path}" for path in report.conflicts)
-    lines.extend(f"unresolved conflict in {path}; not updated" for path in report.unresolved)
-    lines.extend(f"kept {path} (no longer generated; changed by you)" for path in report.kept)
-    lines.extend(f"edited by hand: {path}" for path in report.edited)
-    lines.extend(f"orphan: {orphan}" for orphan in report.orphans)
-    for line in lines:
-        show.print(line, markup=False, highlight=False)
-    if not (report.changed or report.failed or report.kept):
-        show.print("up to date")
+    for line in report.lines(would=would):
+        (console or out).print(line, markup=False, highlight=False)
 
 
 def _fail_on(report: Report, *, would: bool) -> None:

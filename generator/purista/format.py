@@ -36,7 +36,7 @@ def format_files(files: dict[str, str]) -> dict[str, str]:
     done = {p: cache.get("format", keys[p]) for p in sources}
     todo = [p for p in sources if done[p] is None]
     if todo:
-        fresh = _run_ruff(ruff, files, todo)
+        fresh = _run_ruff(ruff, files, todo, layout.around(todo))
         for path in todo:
             cache.put("format", keys[path], fresh[path])
             done[path] = fresh[path]
@@ -69,8 +69,33 @@ class _Layout:
         return f"{packages}\n{found}"
 
     def _exists(self, module: str) -> bool:
+        return self._file(module) is not None
+
+    def _file(self, module: str) -> str | None:
         base = "src/" + module.replace(".", "/")
-        return f"{base}.py" in self.files or f"{base}/__init__.py" in self.files
+        for path in (f"{base}.py", f"{base}/__init__.py"):
+            if path in self.files:
+                return path
+        return None
+
+    def around(self, paths: list[str]) -> set[str]:
+        """The other files ruff must see to treat `paths` as it would in the project.
+
+        The modules they import and the packages above those and above `paths`: as
+        empty placeholders, since only their presence counts.
+        """
+        needed: set[str] = set()
+        for path in paths:
+            modules = _IMPORT.findall(self.files[path])
+            targets = [path, *filter(None, (self._file(m) for m in modules))]
+            for target in targets:
+                needed.add(target)
+                parts = target.split("/")[:-1]
+                for i in range(1, len(parts) + 1):
+                    init = "/".join(parts[:i]) + "/__init__.py"
+                    if init in self.files:
+                        needed.add(init)
+        return needed - set(paths)
 
 
 _IMPORT = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
@@ -82,13 +107,15 @@ def _key(context: str, path: str, text: str, layout: _Layout) -> str:
     return hashlib.sha256(f"{context}\n{around}\n{path}\n{text}".encode()).hexdigest()
 
 
-def _run_ruff(ruff: str, files: dict[str, str], todo: list[str]) -> dict[str, str]:
-    """Run ruff on the `todo` files in a tree with the project's config and folders."""
+def _run_ruff(
+    ruff: str, files: dict[str, str], todo: list[str], placeholders: set[str]
+) -> dict[str, str]:
+    """Run ruff on the `todo` files, with the project's config and the modules they import."""
     with tempfile.TemporaryDirectory(prefix="purista-format-") as tmp:
         root = Path(tmp)
-        for path in files:  # every folder, package and module, as ruff sees them in the project
+        for path in sorted(placeholders | set(todo)):
             (root / path).parent.mkdir(parents=True, exist_ok=True)
-            if path.endswith(".py"):
+            if path in placeholders:
                 (root / path).touch()
         if _CONFIG in files:
             (root / _CONFIG).write_text(files[_CONFIG], encoding="utf-8")

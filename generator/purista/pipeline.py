@@ -99,7 +99,7 @@ def generate_project(
     """
     path = spec_path or root / SPEC_FILE
     if not force:
-        report = _unchanged(root, path)
+        report = unchanged(root, path)
         if report is not None:
             return report
     from purista.load import load_spec  # noqa: PLC0415
@@ -168,7 +168,7 @@ def _templates_hash() -> str:
     return digest.hexdigest()
 
 
-def _unchanged(root: Path, spec: Path) -> Report | None:
+def unchanged(root: Path, spec: Path) -> Report | None:
     """The report of a run with nothing to do, or None if the project must be rebuilt."""
     try:
         text = spec.read_bytes().decode("utf-8")

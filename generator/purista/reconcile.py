@@ -71,6 +71,30 @@ class Report:
         """Whether the run needs you: a hand edit, or a conflict to resolve."""
         return bool(self.edited or self.conflicts or self.unresolved)
 
+    def lines(self, *, would: bool) -> list[str]:
+        """The report as printed: notes, then each file and what happened (or would) to it."""
+        verbs = (
+            ("would write", "would create", "would remove")
+            if would
+            else ("wrote", "created", "removed")
+        )
+        out = list(self.notes)
+        merges = set(self.merged) | set(self.conflicts)
+        written = [path for path in self.written if path not in merges]
+        for verb, paths in zip(verbs, (written, self.created, self.removed), strict=True):
+            out.extend(f"{verb} {path}" for path in paths)
+        merged = "would merge" if would else "merged"
+        out.extend(f"{merged} {path} (your changes kept)" for path in self.merged)
+        conflict = "would conflict" if would else "conflict"
+        out.extend(f"{conflict} in {path}" for path in self.conflicts)
+        out.extend(f"unresolved conflict in {path}; not updated" for path in self.unresolved)
+        out.extend(f"kept {path} (no longer generated; changed by you)" for path in self.kept)
+        out.extend(f"edited by hand: {path}" for path in self.edited)
+        out.extend(f"orphan: {orphan}" for orphan in self.orphans)
+        if not (self.changed or self.failed or self.kept):
+            out.append("up to date")
+        return out
+
     def diff(self) -> str:
         """A unified diff of every change, as `--dry-run` prints it."""
         out: list[str] = []
