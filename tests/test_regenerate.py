@@ -61,6 +61,17 @@ def test_a_changed_comment_in_the_spec_rewrites_no_project_file(hello: Path) -> 
     assert changed <= {".purista/manifest.json"}  # only the recorded inputs
 
 
+def test_a_failing_run_leaves_every_file_as_it_was(hello: Path) -> None:
+    replace_in(hello / "purista.yaml", "description: Says hello", "description: Says hi")
+    replace_in(hello / "purista.yaml", "    version: 1\n", "    version: 1\n    replicas: 3\n")
+    before = state(hello)
+    for args in (("generate",), ("generate", "--force"), ("add", "event", "greeted")):
+        result = run(*args, cwd=hello)
+        assert result.returncode == 2, args
+        assert "services.greeter.replicas: unknown key `replicas`" in result.stderr
+        assert state(hello) == before, args
+
+
 # ------------------------------------------------------------------ files that are yours
 
 

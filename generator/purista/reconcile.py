@@ -223,8 +223,8 @@ class _Work:
         """Three-way: the last version written, yours, and the generator's new one."""
         base = self.snap.bases.get(path)
         old = self.snap.old.files.get(path)
-        if base is not None and (old is None or sha256(base) != old.sha256):
-            base = None  # a kept copy that does not match the manifest cannot be trusted
+        if base is not None and sha256(base) not in self.snap.accepted(path):
+            base = None  # a kept copy that matches no manifest cannot be trusted
         if current is not None and has_conflict_markers(current):
             self.report.unresolved.append(path)
             if old is not None:  # keep the old base: its changes are not applied yet

@@ -165,7 +165,11 @@ def _apply(root: Path, update: Update, first: list[str]) -> None:
         return
     stage = root / STAGING
     stage.mkdir(parents=True, exist_ok=True)
-    order = [p for p in first if p in writes] + sorted(p for p in writes if p not in first)
+    # The spec first, then the project, then the kept bases: a base is never newer than
+    # its merged file, or an interrupted run would lose the generator's changes to it.
+    order = [p for p in first if p in writes]
+    order += sorted(p for p in writes if p not in first and not p.startswith(".purista/"))
+    order += sorted(p for p in writes if p.startswith(".purista/"))
     staged = {path: _stage(stage, str(i), writes[path]) for i, path in enumerate(order)}
     os.replace(_stage(stage, "manifest", manifest), root / NEXT_MANIFEST)
     _sync_dir(root / NEXT_MANIFEST)
