@@ -379,32 +379,35 @@ def _yaml(text: str) -> YAML:
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
-    indent, offset = _layout(text)
-    yaml.indent(mapping=indent, sequence=indent + offset, offset=offset)
+    indent, sequence, offset = _layout(text)
+    yaml.indent(mapping=indent, sequence=sequence, offset=offset)
     return yaml
 
 
 _KEY_LINE = re.compile(r"^( *)[^\s#-][^:#]*:(\s|$)")
-_ITEM_LINE = re.compile(r"^( *)- ")
+_ITEM_LINE = re.compile(r"^( *)-( +)\S")
 
 
-def _layout(text: str) -> tuple[int, int]:
-    """The spec's mapping indent and how far a block list's `-` stands in from its key.
+def _layout(text: str) -> tuple[int, int, int]:
+    """How the spec indents: mappings; a block list's items and its `-`, from their key.
 
-    Read from the first nested key and the first block list, as ruamel's own
-    guess does, without parsing the whole document a second time.
+    Read from the first nested key and the first block list, as ruamel's own guess
+    does, without parsing the whole document a second time.
     """
-    indent = offset = None
+    indent = sequence = offset = None
     parent = 0
     for line in text.splitlines():
         key = _KEY_LINE.match(line)
         item = _ITEM_LINE.match(line)
-        if key and indent is None and len(key.group(1)) > 0:
+        if key and indent is None and len(key.group(1)) > parent:
             indent = len(key.group(1)) - parent
-        if item and offset is None:
+        if item and sequence is None:
             offset = max(len(item.group(1)) - parent, 0)
+            sequence = offset + 1 + len(item.group(2))
         if key:
             parent = len(key.group(1))
-        if indent is not None and offset is not None:
+        if indent is not None and sequence is not None:
             break
-    return (indent if indent and indent > 0 else 2), (offset or 0)
+    indent = indent or 2
+    offset = offset or 0
+    return indent, sequence or max(indent, offset + 2), offset
