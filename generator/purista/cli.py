@@ -91,13 +91,13 @@ def new(
 def generate(
     spec: SpecOption = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 1 if anything would change.")
+        bool, typer.Option("--check", help="List what would change; exit 1 if anything would.")
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print what would change; write nothing.")
+        bool, typer.Option("--dry-run", help="Print the diff of what would change; write nothing.")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Overwrite hand-edited generated files.")
+        bool, typer.Option("--force", help="Overwrite hand-edited generated files; rebuild all.")
     ] = False,
 ) -> None:
     """Bring the project in the current folder up to date with its spec."""
@@ -167,15 +167,20 @@ OutputFile = Annotated[
 CanInvoke = Annotated[
     list[str] | None,
     typer.Option(
-        "--can-invoke", help="A command it may invoke, `<service>.v<N>.<command>` (repeatable)."
+        "--can-invoke",
+        metavar="<service>.v<N>.<command>",
+        help="A command it may invoke (repeatable).",
     ),
 ]
 CanEmit = Annotated[
-    list[str] | None, typer.Option("--can-emit", help="An event it may emit (repeatable).")
+    list[str] | None,
+    typer.Option("--can-emit", metavar="EVENT", help="An event it may emit (repeatable)."),
 ]
 CanEnqueue = Annotated[
     list[str] | None,
-    typer.Option("--can-enqueue", help="A job queue it may add jobs to (repeatable)."),
+    typer.Option(
+        "--can-enqueue", metavar="QUEUE", help="A job queue it may add jobs to (repeatable)."
+    ),
 ]
 Name = Annotated[
     str, typer.Argument(help="The new name (spelling kept on the wire).", metavar="NAME")
