@@ -59,6 +59,18 @@ def plain_call(
     return json.loads(result.stdout)
 
 
+def start_greeter(
+    project: Project, processes: Processes, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """Start the greeter's worker and wait until it answers."""
+    worker = processes.start(
+        [project.python, "-m", "hello", "worker", "greeter"], cwd=project.root, env=env, log=log
+    )
+    greet = ("invoke", "greeter.v1.greet", '{"name": "Ada"}')
+    assert wait_for(lambda: project.run(*greet, env=env, timeout=20).returncode == 0, 60)
+    return worker
+
+
 @pytest.mark.parametrize("spec", ["minimal", "shop"])
 def test_generated_project_passes_its_own_tests_linters_and_mypy(
     installed: dict[str, Project], spec: str
@@ -89,19 +101,7 @@ def test_worker_answers_invoke_plain_client_and_rejects_invalid_payload(
     project.handler("greeter/v1/commands/greet.py", GREET)
     env = project.env(redis_url)
     log = tmp_path / "worker.log"
-    processes.start(
-        [project.python, "-m", "hello", "worker", "greeter"], cwd=project.root, env=env, log=log
-    )
-
-    assert wait_for(
-        lambda: (
-            project.run(
-                "invoke", "greeter.v1.greet", '{"name": "Ada"}', env=env, timeout=20
-            ).returncode
-            == 0
-        ),
-        60,
-    )
+    start_greeter(project, processes, env, log)
     result = project.run("invoke", "greeter.v1.greet", '{"name": "Ada"}', env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"message": "Hello, Ada!"}
@@ -130,18 +130,7 @@ def test_foreign_garbage_on_the_queue_does_not_stop_the_worker(
     project.handler("greeter/v1/commands/greet.py", GREET)
     env = project.env(redis_url)
     log = tmp_path / "worker.log"
-    worker = processes.start(
-        [project.python, "-m", "hello", "worker", "greeter"], cwd=project.root, env=env, log=log
-    )
-    assert wait_for(
-        lambda: (
-            project.run(
-                "invoke", "greeter.v1.greet", '{"name": "Ada"}', env=env, timeout=20
-            ).returncode
-            == 0
-        ),
-        60,
-    )
+    worker = start_greeter(project, processes, env, log)
 
     garbage = [
         b"not json at all",

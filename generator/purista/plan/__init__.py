@@ -263,6 +263,7 @@ _PROJECT_FILES: tuple[tuple[str, Owner], ...] = (
     ("src/{package}/_purista/runner.py", "generated"),
     ("src/{package}/_purista/settings.py", "generated"),
     ("src/{package}/_purista/states.py", "generated"),
+    ("src/{package}/_purista/telemetry.py", "generated"),
     ("src/{package}/_purista/transport.py", "generated"),
     ("src/{package}/_purista/wire.py", "generated"),
     ("src/{package}/_purista/worker.py", "generated"),

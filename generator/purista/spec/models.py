@@ -75,7 +75,8 @@ class Infrastructure(_Model):
 
     redis: Redis = Redis()
     database: Database | None = None
-    tracing: Tracing = Tracing()
+    # Without a `tracing` block nothing is exported until OTEL_* variables say so.
+    tracing: Tracing = Tracing(exporter="none")
     kubernetes: Kubernetes = Kubernetes()
 
 

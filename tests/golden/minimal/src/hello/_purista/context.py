@@ -69,7 +69,7 @@ class Context:
         self.states = states
         self.logger = logging.LoggerAdapter(
             logging.getLogger(name),
-            {"message_id": message.message_id, "trace_id": message.trace_id},
+            {"purista_message_id": message.message_id, "purista_trace_id": message.trace_id},
         )
         self._bridge = bridge
 

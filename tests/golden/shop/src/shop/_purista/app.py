@@ -99,12 +99,18 @@ def states_for(service: str) -> RedisStates:
 def register(app: Celery, bindings: Iterable[Binding]) -> None:
     """Register a Celery task for each handler."""
     for binding in bindings:
+        # An event is acknowledged once handled, so a worker killed mid-event does not
+        # lose it: Redis hands it out again after the visibility timeout. A command is
+        # acknowledged when it starts: its caller is waiting and retries if need be.
+        event = binding.kind == "subscription"
         app.task(
             name=binding.task,
             bind=True,
             typing=False,
             queue=binding.queue,
             throws=(errors.InvalidPayload,),
+            acks_late=event,
+            reject_on_worker_lost=event,
         )(_task_function(binding))
 
 

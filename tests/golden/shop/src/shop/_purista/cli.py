@@ -100,6 +100,7 @@ def _worker(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _invoke(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from shop._purista import telemetry
     from shop._purista.app import get_bridge
 
     target = COMMANDS.get(args.target)
@@ -113,6 +114,7 @@ def _invoke(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.timeout:
         target = replace(target, timeout=args.timeout)
     message = Message.first(principal_id=args.principal, tenant_id=args.tenant)
+    telemetry.setup("cli", client=True)
     try:
         output = get_bridge().invoke(target, payload, RootModel[Any], message)
     except Exception as exc:  # noqa: BLE001  (reported as the command's error)
@@ -123,7 +125,7 @@ def _invoke(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _enqueue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from shop._purista import wire
+    from shop._purista import telemetry, wire
     from shop._purista.app import get_bridge
     from shop._purista.errors import InvalidPayload
     from shop._purista.inprocess import bindings
@@ -135,9 +137,11 @@ def _enqueue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except InvalidPayload as exc:
         print(f"InvalidPayload: {exc}", file=sys.stderr)
         return 1
-    job_id = get_bridge().enqueue(
-        queue, payload, Message.first(), delay=args.delay, idempotency_key=args.key
-    )
+    telemetry.setup("cli", client=True)
+    with telemetry.tracer.start_as_current_span(f"enqueue {queue.name}"):
+        job_id = get_bridge().enqueue(
+            queue, payload, Message.first(), delay=args.delay, idempotency_key=args.key
+        )
     print(job_id)
     return 0
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ from shop._purista.project import EVENT_ROUTES, SERVICES, CommandInfo, QueueInfo
 from shop._purista.runner import Binding, execute
 from shop._purista.states import MemoryStates
 
+logger = logging.getLogger(__name__)
 OutputT = TypeVar("OutputT", bound=BaseModel)
 Answer = Mapping[str, Any] | BaseModel | BaseException | Callable[[dict[str, Any]], Any]
 
@@ -118,6 +120,7 @@ class InProcessBridge(RecordingBridge):
         self.bindings = bindings()
         self.states = {name: MemoryStates(info.state_ttl) for name, info in SERVICES.items()}
         self._jobs: deque[tuple[Enqueued, Message]] = deque()
+        self.failures: list[tuple[str, Exception]] = []
 
     def run(
         self,
@@ -162,10 +165,18 @@ class InProcessBridge(RecordingBridge):
         return self._run(target.task, payload, message)
 
     def emit(self, event: str, payload: dict[str, Any], message: Message) -> None:
-        """Record the event and deliver it to every subscription."""
+        """Record the event and deliver it to every subscription.
+
+        As on real workers, a failing subscription fails neither the publisher nor
+        the other subscriptions: its error is logged and kept in `failures`.
+        """
         super().emit(event, payload, message)
         for route in EVENT_ROUTES.get(event, ()):
-            self._run(route.task, payload, message.next())
+            try:
+                self._run(route.task, payload, message.next())
+            except Exception as exc:
+                logger.exception("subscription %s failed on event %s", route.task, event)
+                self.failures.append((route.task, exc))
 
     def _run(
         self, task: str, payload: Any, message: Message, job: tuple[str, int] | None = None

@@ -12,13 +12,15 @@ import importlib
 import inspect
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
-from shop._purista import wire
+from shop._purista import telemetry, wire
 from shop._purista.bridge import Bridge
 from shop._purista.context import Context, Message
 from shop._purista.jobs import Job
@@ -30,9 +32,11 @@ class Binding:
     """A handler and everything generated around it."""
 
     kind: Literal["command", "subscription", "queue"]
+    name: str
     task: str
     queue: str
     service: str
+    version: int
     module: str
     payload: type[BaseModel]
     output: type[BaseModel] | None
@@ -65,11 +69,44 @@ def execute(
     states: States,
     job: tuple[str, int] | None = None,
 ) -> Any:
-    """Run one message through its handler.
+    """Run one message through its handler, in a span of its own, counted in the metrics.
 
     Returns the output's JSON object for a command, the (JSON) result for a job,
     None for a subscription. `job` is the job's id and attempt, for job handlers.
     """
+    labels = {
+        "purista.service": binding.service,
+        "purista.version": str(binding.version),
+        f"purista.{binding.kind}": binding.name,
+    }
+    attributes: dict[str, str | int] = {**labels, "messaging.destination.name": binding.queue}
+    if message.principal_id is not None:
+        attributes["purista.principal_id"] = message.principal_id
+    if message.tenant_id is not None:
+        attributes["purista.tenant_id"] = message.tenant_id
+    if job is not None:
+        attributes["purista.attempt"] = job[1]
+    started = time.perf_counter()
+    failed = True
+    try:
+        with telemetry.tracer.start_as_current_span(
+            f"{binding.kind} {binding.task}", kind=SpanKind.CONSUMER, attributes=attributes
+        ):
+            result = _execute(binding, payload, message, bridge, states, job)
+        failed = False
+        return result
+    finally:
+        telemetry.record_message(labels, time.perf_counter() - started, failed=failed)
+
+
+def _execute(
+    binding: Binding,
+    payload: Any,
+    message: Message,
+    bridge: Bridge,
+    states: States,
+    job: tuple[str, int] | None,
+) -> Any:
     model = wire.parse(binding.payload, payload, "payload")
     context = binding.context(name=binding.task, bridge=bridge, message=message, states=states)
     if binding.kind == "queue":

@@ -12,7 +12,12 @@ import threading
 from dataclasses import replace
 from types import FrameType
 
-from shop._purista.app import get_app, get_bridge, get_jobs, register, states_for
+from billiard.process import current_process
+from celery.signals import worker_init, worker_process_init
+from opentelemetry.context import attach, detach
+
+from shop._purista import telemetry
+from shop._purista.app import get_app, get_bridge, get_client, get_jobs, register, states_for
 from shop._purista.context import Message
 from shop._purista.errors import InvalidPayload
 from shop._purista.jobs import Claimed, JobStore
@@ -20,6 +25,8 @@ from shop._purista.project import QUEUES, SERVICES, QueueInfo
 from shop._purista.runner import Binding, execute
 
 logger = logging.getLogger(__name__)
+
+LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] [trace %(otelTraceID)s span %(otelSpanID)s] %(message)s"
 
 
 def run_worker(
@@ -29,13 +36,32 @@ def run_worker(
     info = SERVICES[service]
     app = get_app()
     register(app, importlib.import_module(info.tasks_module).BINDINGS)
+    kind = pool or os.environ.get("PURISTA_POOL") or info.pool
+    telemetry.install_log_ids()
+    app.conf.worker_log_format = LOG_FORMAT
+    app.conf.worker_task_log_format = LOG_FORMAT
+
+    # Telemetry starts after the fork in each prefork child, or once in a worker without children.
+    def in_child(**_: object) -> None:
+        index = getattr(current_process(), "index", 0)
+        telemetry.setup(service, index=index)
+        if index == 0:
+            observe_subscriptions(info.consumes[1:])
+
+    def in_worker(**_: object) -> None:
+        if kind != "prefork":
+            telemetry.setup(service)
+            observe_subscriptions(info.consumes[1:])
+
+    worker_process_init.connect(in_child, weak=False)
+    worker_init.connect(in_worker, weak=False)
     app.worker_main(
         [
             "worker",
             "--queues",
             ",".join(info.consumes),
             "--pool",
-            pool or os.environ.get("PURISTA_POOL") or info.pool,
+            kind,
             "--concurrency",
             str(concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))),
             "--hostname",
@@ -49,17 +75,59 @@ def run_worker(
     )
 
 
+def observe_subscriptions(queues: tuple[str, ...]) -> None:
+    """Report how many events wait in each subscription queue (consumer lag)."""
+    if not queues:
+        return
+    client = get_client()
+
+    def lag() -> dict[str, float]:
+        with client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.llen(queue)
+            return dict(zip(queues, pipe.execute(), strict=True))
+
+    telemetry.observe(
+        "purista.subscription.lag",
+        "Events waiting for a subscription",
+        "{message}",
+        lag,
+        "purista.subscription.queue",
+    )
+
+
+def observe_queue(store: JobStore, queue: QueueInfo) -> None:
+    """Report a job queue's depth, scheduled and in-flight jobs, dead letters and oldest age."""
+    for figure, description, unit in (
+        ("pending", "Jobs waiting to run", "{job}"),
+        ("scheduled", "Jobs waiting for their delay or their next attempt", "{job}"),
+        ("in_flight", "Jobs running under a lease", "{job}"),
+        ("dead_letters", "Jobs in the dead-letter list", "{job}"),
+        ("oldest_age", "Age of the oldest pending job", "s"),
+    ):
+
+        def read(figure: str = figure) -> dict[str, float]:
+            value = store.stats(queue)[figure]
+            return {} if value is None else {queue.name: float(value)}
+
+        telemetry.observe(f"purista.queue.{figure}", description, unit, read, "purista.queue")
+
+
 def run_job_worker(queue: str, *, concurrency: int | None = None, loglevel: str = "INFO") -> None:
     """Run the jobs of `queue` on `concurrency` threads until SIGTERM or SIGINT."""
+    telemetry.install_log_ids()
     logging.basicConfig(
-        level=loglevel.upper(), format="[%(asctime)s: %(levelname)s/%(threadName)s] %(message)s"
+        level=loglevel.upper(), format=LOG_FORMAT.replace("processName", "threadName")
     )
+    telemetry.setup(queue)
     info = QUEUES[queue]
     service = SERVICES[info.service]
     bindings = importlib.import_module(service.tasks_module).BINDINGS
     binding = next(b for b in bindings if b.kind == "queue" and b.task == queue)
     threads = concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))
-    JobWorker(info, binding, get_jobs(), threads).run()
+    store = get_jobs()
+    observe_queue(store, info)
+    JobWorker(info, binding, store, threads).run()
 
 
 class JobWorker:
@@ -138,6 +206,8 @@ class JobWorker:
             self.running[job.id] = job
         # A job is a message of its own: its id is the job's; trace, principal and tenant carry on.
         message = replace(Message.from_header(job.message, job.id), message_id=job.id)
+        trace_context = job.message.get("trace_context")
+        token = attach(telemetry.extract(trace_context if isinstance(trace_context, dict) else {}))
         try:
             result = execute(
                 self.binding,
@@ -165,6 +235,7 @@ class JobWorker:
                     "job %s finished after its lease was taken over; result dropped", job.id
                 )
         finally:
+            detach(token)
             with self.lock:
                 self.running.pop(job.id, None)
 

@@ -9,9 +9,11 @@ from hello.services.greeter.v1._generated import context, models
 BINDINGS: tuple[Binding, ...] = (
     Binding(
         kind="command",
+        name="greet",
         task="greeter.v1.greet",
         queue="hello.greeter.v1",
         service="greeter",
+        version=1,
         module="hello.services.greeter.v1.commands.greet",
         payload=models.GreetPayload,
         output=models.GreetOutput,

@@ -10,9 +10,11 @@ from shop.services.email.v1._generated import context
 BINDINGS: tuple[Binding, ...] = (
     Binding(
         kind="subscription",
+        name="welcomeNewUser",
         task="email.v1.welcomeNewUser",
         queue="shop.email.v1.welcomeNewUser",
         service="email",
+        version=1,
         module="shop.services.email.v1.subscriptions.welcome_new_user",
         payload=events.UserSignedUpEvent,
         output=None,
@@ -20,9 +22,11 @@ BINDINGS: tuple[Binding, ...] = (
     ),
     Binding(
         kind="subscription",
+        name="confirmOrder",
         task="email.v1.confirmOrder",
         queue="shop.email.v1.confirmOrder",
         service="email",
+        version=1,
         module="shop.services.email.v1.subscriptions.confirm_order",
         payload=events.OrderPlacedEvent,
         output=None,

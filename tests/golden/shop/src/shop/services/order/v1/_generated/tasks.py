@@ -9,9 +9,11 @@ from shop.services.order.v1._generated import context, models
 BINDINGS: tuple[Binding, ...] = (
     Binding(
         kind="command",
+        name="placeOrder",
         task="order.v1.placeOrder",
         queue="shop.order.v1",
         service="order",
+        version=1,
         module="shop.services.order.v1.commands.place_order",
         payload=models.PlaceOrderPayload,
         output=models.PlaceOrderOutput,

@@ -10,9 +10,11 @@ from shop.services.user.v1._generated import context, models
 BINDINGS: tuple[Binding, ...] = (
     Binding(
         kind="command",
+        name="signUp",
         task="user.v1.signUp",
         queue="shop.user.v1",
         service="user",
+        version=1,
         module="shop.services.user.v1.commands.sign_up",
         payload=models.SignUpPayload,
         output=models.SignUpOutput,
@@ -22,9 +24,11 @@ BINDINGS: tuple[Binding, ...] = (
     ),
     Binding(
         kind="command",
+        name="getUser",
         task="user.v1.getUser",
         queue="shop.user.v1",
         service="user",
+        version=1,
         module="shop.services.user.v1.commands.get_user",
         payload=models.GetUserPayload,
         output=models.GetUserOutput,
@@ -32,9 +36,11 @@ BINDINGS: tuple[Binding, ...] = (
     ),
     Binding(
         kind="queue",
+        name="processAvatar",
         task="processAvatar",
         queue="shop:jobs:processAvatar",
         service="user",
+        version=1,
         module="shop.services.user.v1.queues.process_avatar",
         payload=models.ProcessAvatarJob,
         output=None,
