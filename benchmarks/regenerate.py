@@ -5,21 +5,21 @@
 Last figures (a shared 2-core machine):
 
     $ .venv/bin/python benchmarks/regenerate.py --rounds 5 --commands 500
-    python 3.11.7, 2 cpus, load 3.41
+    python 3.11.7, 2 cpus, load 4.34
                               wall (median)  cpu (median)
-    full generation, cold             4.05s         2.64s
-    full generation, warm             1.61s         1.55s
+    full generation, cold             4.82s         3.94s
+    full generation, warm             1.81s         1.79s
     no-op generate                    0.08s         0.08s
-    add command                       0.98s         0.94s
-    no-op generate / full generation, warm: 0.051x wall, 0.051x cpu (target <= 0.10x: met)
-    no-op generate / full generation, cold: 0.020x wall, 0.030x cpu (target <= 0.10x: met)
-    add command / full generation, warm: 0.607x wall, 0.608x cpu (target <= 0.25x: missed)
-    add command / full generation, cold: 0.241x wall, 0.356x cpu (target <= 0.25x: met)
+    add command                       0.99s         0.97s
+    no-op generate / full generation, warm: 0.044x wall, 0.043x cpu (target <= 0.10x: met)
+    no-op generate / full generation, cold: 0.016x wall, 0.020x cpu (target <= 0.10x: met)
+    add command / full generation, warm: 0.548x wall, 0.541x cpu (target <= 0.25x: missed)
+    add command / full generation, cold: 0.205x wall, 0.246x cpu (target <= 0.25x: met)
 
 The no-op stops after reading the manifest and hashing the generated files. `add
 command` still regenerates the service's payload models (datamodel-code-generator,
 about a third of its time) and pays the command line's start-up; against a full
-generation whose caches are warm it is about 0.6x.
+generation whose caches are warm it is about 0.55x.
 
 Builds a spec of `--commands` commands (20 per service, each service with an event
 and a subscription to its neighbour's), then times the real CLI in subprocesses,
