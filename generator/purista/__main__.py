@@ -1,3 +1,3 @@
-from purista.cli import main
+from purista._main import main
 
 main()

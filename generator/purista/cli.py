@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from purista import pipeline
 from purista._version import __version__
-from purista.errors import PuristaError, UsageError
-from purista.examples import example_text
-from purista.load import load_spec, parse_spec
-from purista.spec.models import Spec
-from purista.spec.names import is_valid_name
+from purista.errors import CheckFailed, PuristaError, UsageError
 from purista.write import Report, ensure_free
+
+if TYPE_CHECKING:
+    from purista.edit import Edited
 
 app = typer.Typer(
     name="purista",
@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console()
+out = Console(highlight=False, soft_wrap=True, emoji=False)
 # Errors stay one line each, whatever the terminal's width, and spec text is printed as is.
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
@@ -62,6 +62,10 @@ def new(
     ] = False,
 ) -> None:
     """Scaffold a project in OUTPUT/NAME from a spec or a built-in example."""
+    from purista.examples import example_text  # noqa: PLC0415
+    from purista.load import load_spec, parse_spec  # noqa: PLC0415
+    from purista.spec.names import is_valid_name  # noqa: PLC0415
+
     if not is_valid_name(name):
         raise UsageError(
             f"invalid project name {name!r}: start with a letter, use letters, digits, `_` and `-`"
@@ -87,50 +91,262 @@ def new(
 def generate(
     spec: SpecOption = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 1 if anything would change.")
+        bool, typer.Option("--check", help="List what would change; exit 1 if anything would.")
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print what would change; write nothing.")
+        bool, typer.Option("--dry-run", help="Print the diff of what would change; write nothing.")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Overwrite hand-edited generated files.")
+        bool, typer.Option("--force", help="Overwrite hand-edited generated files; rebuild all.")
     ] = False,
 ) -> None:
     """Bring the project in the current folder up to date with its spec."""
-    root = Path.cwd()
-    if check or dry_run:
-        from purista.write import plan_update  # noqa: PLC0415
-
-        result = pipeline.build(load_spec(_spec_path(spec)))
-        report, _ = plan_update(root, result.output, force=force)
-        _print_report(report, would=True)
-        if check and (report.changed or report.edited):
-            sys.exit(1)
-        return
-    _, report = pipeline.generate_project(root, _spec_path(spec), force=force)
-    _print_report(report, would=False)
+    report = pipeline.generate_project(Path.cwd(), spec, force=force, dry_run=check or dry_run)
+    if dry_run:
+        sys.stdout.write(report.diff())
+    _print_report(report, would=check or dry_run, console=err if dry_run else out)
+    if check and report.changed:
+        sys.exit(1)
+    _fail_on(report, would=check or dry_run)
 
 
-def _print_report(report: Report, *, would: bool) -> None:
-    verbs = (
-        ("would write", "would create", "would remove")
-        if would
-        else ("wrote", "created", "removed")
+def _print_report(report: Report, *, would: bool, console: Console | None = None) -> None:
+    for line in report.lines(would=would):
+        (console or out).print(line, markup=False, highlight=False)
+
+
+def _fail_on(report: Report, *, would: bool) -> None:
+    """Exit 1 when the run needs the user: hand edits, or conflicts to resolve."""
+    if report.edited:
+        raise CheckFailed(
+            "generated files were changed by hand; move your changes into a handler, "
+            "or run again with --force to overwrite them"
+        )
+    if report.conflicts or report.unresolved:
+        files = ", ".join(report.conflicts + report.unresolved)
+        verb = "would conflict" if would else "conflicts"
+        raise CheckFailed(
+            f"{verb} in {files}: resolve the <<<<<<< yours / >>>>>>> purista markers, "
+            "then run purista generate"
+        )
+
+
+add_app = typer.Typer(
+    name="add",
+    help="Add to the spec (comments, order and layout kept) and regenerate.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(add_app)
+
+Description = Annotated[str, typer.Option("--description", "-d", help="What it is for.")]
+Payload = Annotated[
+    str | None,
+    typer.Option(
+        "--payload", help="JSON Schema of the payload, as JSON [default: {type: object}]."
+    ),
+]
+PayloadFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--payload-file",
+        help="JSON Schema of the payload, from a JSON or YAML file.",
+        dir_okay=False,
+    ),
+]
+Output = Annotated[
+    str | None,
+    typer.Option("--output", help="JSON Schema of the output, as JSON [default: {type: object}]."),
+]
+OutputFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--output-file", help="JSON Schema of the output, from a JSON or YAML file.", dir_okay=False
+    ),
+]
+CanInvoke = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--can-invoke",
+        metavar="<service>.v<N>.<command>",
+        help="A command it may invoke (repeatable).",
+    ),
+]
+CanEmit = Annotated[
+    list[str] | None,
+    typer.Option("--can-emit", metavar="EVENT", help="An event it may emit (repeatable)."),
+]
+CanEnqueue = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--can-enqueue", metavar="QUEUE", help="A job queue it may add jobs to (repeatable)."
+    ),
+]
+Name = Annotated[
+    str, typer.Argument(help="The new name (spelling kept on the wire).", metavar="NAME")
+]
+ServiceName = Annotated[str, typer.Argument(help="The service to add to.", metavar="SERVICE")]
+
+
+@add_app.command("service")
+def add_service(
+    name: Name,
+    version: Annotated[int, typer.Option("--version", help="The service's version.", min=1)] = 1,
+    description: Description = "",
+    spec: SpecOption = None,
+) -> None:
+    """Add a service (then add its commands, subscriptions and queues)."""
+    from purista import edit  # noqa: PLC0415
+
+    _add(
+        spec,
+        f"service {name}",
+        lambda text: edit.add_service(text, name, version=version, description=description),
+        name,
     )
-    for verb, paths in zip(verbs, (report.written, report.created, report.removed), strict=True):
-        for path in paths:
-            out.print(f"{verb} {path}", markup=False, highlight=False)
-    for path in report.kept:
-        out.print(f"kept {path} (changed by you; not updated)", markup=False, highlight=False)
-    for path in report.edited:
-        out.print(f"edited by hand: {path}", markup=False, highlight=False)
-    if not (report.changed or report.kept or report.edited):
-        out.print("up to date")
+
+
+@add_app.command("command")
+def add_command(  # noqa: PLR0917  (typer: one parameter per option)
+    service: ServiceName,
+    name: Name,
+    description: Description = "",
+    payload: Payload = None,
+    payload_file: PayloadFile = None,
+    output: Output = None,
+    output_file: OutputFile = None,
+    can_invoke: CanInvoke = None,
+    can_emit: CanEmit = None,
+    can_enqueue: CanEnqueue = None,
+    spec: SpecOption = None,
+) -> None:
+    """Add a command (request and response) to a service."""
+    from purista import edit  # noqa: PLC0415
+
+    payload_schema = edit.read_schema("payload", payload, payload_file)
+    output_schema = edit.read_schema("output", output, output_file)
+    links = _links(can_invoke, can_emit, can_enqueue)
+    _add(
+        spec,
+        f"command {service}.{name}",
+        lambda text: edit.add_command(
+            text,
+            service,
+            name,
+            description=description,
+            payload=payload_schema,
+            output=output_schema,
+            links=links,
+        ),
+        service,
+        name,
+    )
+
+
+@add_app.command("subscription")
+def add_subscription(  # noqa: PLR0917  (typer: one parameter per option)
+    service: ServiceName,
+    name: Name,
+    event: Annotated[str, typer.Option("--event", help="The event it receives.")],
+    description: Description = "",
+    can_invoke: CanInvoke = None,
+    can_emit: CanEmit = None,
+    can_enqueue: CanEnqueue = None,
+    spec: SpecOption = None,
+) -> None:
+    """Add a subscription to an event to a service."""
+    from purista import edit  # noqa: PLC0415
+
+    links = _links(can_invoke, can_emit, can_enqueue)
+    _add(
+        spec,
+        f"subscription {service}.{name}",
+        lambda text: edit.add_subscription(
+            text, service, name, event=event, description=description, links=links
+        ),
+        service,
+        name,
+    )
+
+
+@add_app.command("queue")
+def add_queue(  # noqa: PLR0917  (typer: one parameter per option)
+    service: ServiceName,
+    name: Name,
+    description: Description = "",
+    payload: Payload = None,
+    payload_file: PayloadFile = None,
+    can_invoke: CanInvoke = None,
+    can_emit: CanEmit = None,
+    can_enqueue: CanEnqueue = None,
+    spec: SpecOption = None,
+) -> None:
+    """Add a job queue to a service."""
+    from purista import edit  # noqa: PLC0415
+
+    payload_schema = edit.read_schema("payload", payload, payload_file)
+    links = _links(can_invoke, can_emit, can_enqueue)
+    _add(
+        spec,
+        f"queue {service}.{name}",
+        lambda text: edit.add_queue(
+            text, service, name, description=description, payload=payload_schema, links=links
+        ),
+        service,
+        name,
+    )
+
+
+@add_app.command("event")
+def add_event(
+    name: Name,
+    description: Description = "",
+    payload: Payload = None,
+    payload_file: PayloadFile = None,
+    spec: SpecOption = None,
+) -> None:
+    """Add an event (publish it with --can-emit, receive it with a subscription)."""
+    from purista import edit  # noqa: PLC0415
+
+    payload_schema = edit.read_schema("payload", payload, payload_file)
+    _add(
+        spec,
+        f"event {name}",
+        lambda text: edit.add_event(text, name, description=description, payload=payload_schema),
+        name,
+    )
+
+
+def _links(
+    can_invoke: list[str] | None, can_emit: list[str] | None, can_enqueue: list[str] | None
+) -> dict[str, list[str]]:
+    return {
+        "can_invoke": can_invoke or [],
+        "can_emit": can_emit or [],
+        "can_enqueue": can_enqueue or [],
+    }
+
+
+def _add(spec: Path | None, what: str, change: Callable[[str], Edited], *names: str) -> None:
+    """Edit the spec with `change` and regenerate; an invalid result changes nothing."""
+    from purista.spec.names import is_valid_name  # noqa: PLC0415
+
+    for name in names:
+        if not is_valid_name(name):
+            raise UsageError(
+                f"invalid name {name!r}: start with a letter, use letters, digits, `_` and `-`"
+            )
+    report = pipeline.edit_project(Path.cwd(), spec, change)
+    out.print(f"added {what} to {_spec_path(spec).name}", markup=False, highlight=False)
+    _print_report(report, would=False)
+    _fail_on(report, would=False)
 
 
 @app.command()
 def validate(spec: SpecOption = None) -> None:
     """Validate the spec and report every problem."""
+    from purista.load import load_spec  # noqa: PLC0415
+
     path = _spec_path(spec)
     pipeline.check(load_spec(path))
     out.print(f"[green]ok[/] {path}")
@@ -144,6 +360,8 @@ def schema() -> None:
 
 def spec_json_schema() -> str:
     """The spec format's JSON Schema, as `schemas/purista.schema.json` holds it."""
+    from purista.spec.models import Spec  # noqa: PLC0415
+
     return json.dumps(Spec.model_json_schema(), indent=2) + "\n"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 import re
@@ -16,6 +18,8 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
+from purista import cache
+from purista._version import __version__
 from purista.errors import SpecError, SpecErrors
 
 MAX_SPEC_BYTES = 5_000_000
@@ -79,6 +83,11 @@ def dotted(path: Path_) -> str:
 
 def load_spec(path: Path) -> LoadedSpec:
     """Read and parse a spec file; every problem is a located `SpecErrors`."""
+    return parse_spec(read_spec(path), path)
+
+
+def read_spec(path: Path) -> str:
+    """A spec file's text; a missing, unreadable, huge or non-UTF-8 file is a `SpecErrors`."""
     name = str(path)
     try:
         raw = path.read_bytes()
@@ -99,7 +108,7 @@ def load_spec(path: Path) -> LoadedSpec:
         problem = f"byte 0x{raw[exc.start]:02x}: {exc.reason}"
         message = f"the spec is not UTF-8 ({problem}); save the file as UTF-8"
         raise SpecErrors([SpecError(name, line, column, "", message)]) from None
-    return parse_spec(text, path)
+    return text
 
 
 def parse_spec(text: str, path: Path) -> LoadedSpec:
@@ -110,7 +119,46 @@ def parse_spec(text: str, path: Path) -> LoadedSpec:
     data = _Plain(positions).convert(document, ())
     if data is None:
         data = {}
+    remember(text, data)
     return LoadedSpec(path=path, text=text, data=data, positions=positions)
+
+
+def remember(text: str, data: Any) -> None:
+    """Keep the plain values of a spec text that loaded cleanly, for `recall`."""
+    with contextlib.suppress(TypeError, ValueError):
+        cache.put("specs", _text_key(text), json.dumps(data), ".json")
+
+
+def recall(text: str) -> Any:
+    """The plain values of a spec text loaded before (a fresh copy), or None.
+
+    `purista add` starts from them instead of parsing the whole spec again.
+    """
+    cached = cache.get("specs", _text_key(text), ".json")
+    if cached is None:
+        return None
+    try:
+        return json.loads(cached)
+    except ValueError:
+        return None
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(f"{__version__}:{MAX_NODES}:{MAX_DEPTH}\n{text}".encode()).hexdigest()
+
+
+def from_document(document: Any, text: str, path: Path) -> LoadedSpec:
+    """A spec from a round-trip document already in memory (edited by `purista add`).
+
+    The same checks as `parse_spec`, but no positions: the document's marks are
+    stale after an edit. A caller that finds a problem parses `text` for them.
+    """
+    positions = Positions(str(path))
+    _refuse_large_expansion(document, str(path))
+    data = _Plain(positions, record=False).convert(document, ())
+    return LoadedSpec(
+        path=path, text=text, data=data if data is not None else {}, positions=positions
+    )
 
 
 def parse_yaml(text: str, name: str) -> Any:
@@ -255,7 +303,8 @@ def _positions(node: CommentedMap, key: Any) -> tuple[tuple[int, int], tuple[int
 class _Plain:
     """Convert ruamel's nodes to plain values, recording positions and refusing tags."""
 
-    def __init__(self, positions: Positions) -> None:
+    def __init__(self, positions: Positions, *, record: bool = True) -> None:
+        self.record = record
         self.keys: dict[Path_, tuple[int, int]] = positions.keys  # type: ignore[assignment]
         self.values: dict[Path_, tuple[int, int]] = positions.values  # type: ignore[assignment]
         self.file = positions.file
@@ -273,14 +322,16 @@ class _Plain:
                 if not isinstance(key, str | int | float | bool) or key is None:
                     raise SpecErrors([self._at(node, key, path, "keys must be plain strings")])
                 child = (*path, str(key))
-                self.keys[child], self.values[child] = _positions(node, key)
+                if self.record:
+                    self.keys[child], self.values[child] = _positions(node, key)
                 out[str(key)] = self.convert(node[key], child)
             return out
         if isinstance(node, CommentedSeq):
             items = []
             for index, item in enumerate(node):
                 child = (*path, index)
-                self.keys[child] = self.values[child] = _item(node, index)
+                if self.record:
+                    self.keys[child] = self.values[child] = _item(node, index)
                 items.append(self.convert(item, child))
             return items
         if isinstance(node, str):
@@ -296,6 +347,8 @@ class _Plain:
         raise SpecErrors([SpecError(self.file, line, column, dotted(path), message)])
 
     def _at(self, node: CommentedMap, key: Any, path: Path_, message: str) -> SpecError:
+        if not self.record:
+            return SpecError(self.file, 1, 1, dotted(path), message)
         line, column = _positions(node, key)[0]
         return SpecError(self.file, line, column, dotted(path), message)
 

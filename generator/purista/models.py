@@ -6,15 +6,13 @@ the generator's options, so a spec with hundreds of commands stays fast.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
+from purista import cache
 from purista.errors import GenerationError
 from purista.plan import Plan
 from purista.render import GENERATED_HEADER
@@ -64,7 +62,7 @@ def _generate(defs: list[tuple[str, str]]) -> str:
     text = json.dumps(root)
     settings = json.dumps(_OPTIONS, sort_keys=True, default=str)
     key = hashlib.sha256(f"{_DCG_VERSION}\n{settings}\n{text}".encode()).hexdigest()
-    cached = _cache_get(key)
+    cached = cache.get("models", key)
     if cached is not None:
         return cached
     import datamodel_code_generator as dcg  # noqa: PLC0415  (slow to import; only on a cache miss)
@@ -78,7 +76,7 @@ def _generate(defs: list[tuple[str, str]]) -> str:
     if not isinstance(code, str):
         raise GenerationError("datamodel-code-generator returned no code")
     code = _ROOT_MODEL.sub("", _DCG_HEADER.sub("", code)).strip() + "\n"
-    _cache_put(key, code)
+    cache.put("models", key, code)
     return code
 
 
@@ -93,27 +91,3 @@ def _rebase(schema: Any, name: str) -> Any:
     if isinstance(ref, str) and ref.startswith("#"):
         out["$ref"] = f"#/$defs/{name}{ref[1:]}"
     return out
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("PURISTA_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "purista"
-    )
-    return Path(base) / "models"
-
-
-def _cache_get(key: str) -> str | None:
-    try:
-        return (_cache_dir() / f"{key}.py").read_text(encoding="utf-8")
-    except OSError:
-        return None
-
-
-def _cache_put(key: str, code: str) -> None:
-    """Best effort: a cache that cannot be written only costs time."""
-    directory = _cache_dir()
-    with contextlib.suppress(OSError):
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{key}.{os.getpid()}.tmp"
-        tmp.write_text(code, encoding="utf-8")
-        os.replace(tmp, directory / f"{key}.py")

@@ -1,19 +1,39 @@
-"""The stages in order: load, validate, plan, render, models, format, write."""
+"""The stages in order: load, validate, plan, render, models, format, write.
+
+The stages are imported where they run: a `generate` with nothing new to do
+reads the manifest and a few hashes and stops, without loading any of them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from purista._version import __version__
-from purista.format import format_files
-from purista.load import LoadedSpec, load_spec
-from purista.models import models
-from purista.plan import Plan, build_plan
-from purista.render import render, render_example
-from purista.spec.models import Spec
-from purista.validate import validate_spec
-from purista.write import Output, Report, write_new, write_update
+from purista.errors import PuristaError
+from purista.manifest import Origin
+from purista.paths import data_dir
+from purista.write import (
+    Output,
+    Report,
+    is_current,
+    preview,
+    put,
+    read_manifest,
+    write_new,
+    write_update,
+)
+
+if TYPE_CHECKING:
+    from purista.edit import Edited
+    from purista.load import LoadedSpec
+    from purista.plan import Plan
+    from purista.spec.models import Spec
 
 SPEC_FILE = "purista.yaml"
 
@@ -29,6 +49,8 @@ class Build:
 
 def check(loaded: LoadedSpec) -> Spec:
     """Validate a loaded spec (load and validate stages)."""
+    from purista.validate import validate_spec  # noqa: PLC0415
+
     return validate_spec(loaded)
 
 
@@ -37,7 +59,14 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
 
     With `example`, that built-in example's working handlers replace the stubs.
     """
-    spec = validate_spec(loaded)
+    from purista.format import format_files  # noqa: PLC0415
+    from purista.models import models  # noqa: PLC0415
+    from purista.plan import build_plan  # noqa: PLC0415
+    from purista.render import render, render_example  # noqa: PLC0415
+    from purista.validate import validate_spec  # noqa: PLC0415
+
+    refs: set[Path] = set()
+    spec = validate_spec(loaded, refs)
     plan = build_plan(spec, loaded.text, __version__)
     files = render(plan) | models(plan)
     if example is not None:
@@ -45,7 +74,11 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
     files[SPEC_FILE] = loaded.text
     files = format_files(files)
     owners = {f.path: f.owner for f in plan.files} | {SPEC_FILE: "user"}
-    return Build(spec, plan, Output(files, owners))
+    folder = loaded.path.parent.resolve()
+    names = tuple(sorted(ref.relative_to(folder).as_posix() for ref in refs))
+    inputs = inputs_hash(loaded.text, {name: (folder / name).read_bytes() for name in names})
+    output = Output(files, owners, _origins(plan), plan.project.package, inputs, names)
+    return Build(spec, plan, output)
 
 
 def new_project(
@@ -57,8 +90,103 @@ def new_project(
 
 
 def generate_project(
-    root: Path, spec_path: Path | None = None, *, force: bool = False
-) -> tuple[Build, Report]:
-    """Bring the project at `root` up to date with its spec."""
-    result = build(load_spec(spec_path or root / SPEC_FILE))
-    return result, write_update(root, result.output, __version__, force=force)
+    root: Path, spec_path: Path | None = None, *, force: bool = False, dry_run: bool = False
+) -> Report:
+    """Bring the project at `root` up to date with its spec (or say what that would change).
+
+    When the spec, the files its `$ref`s read and purista are what the project was
+    built from, and every generated file is as written, nothing is rebuilt.
+    """
+    path = spec_path or root / SPEC_FILE
+    if not force:
+        report = unchanged(root, path)
+        if report is not None:
+            return report
+    from purista.load import load_spec  # noqa: PLC0415
+
+    output = build(load_spec(path)).output
+    if dry_run:
+        return preview(root, output, __version__, force=force)
+    return write_update(root, output, __version__, force=force)
+
+
+def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], Edited]) -> Report:
+    """Change the spec with `edit`, then bring the project up to date in the same write.
+
+    The edited spec is validated and the project built before anything is written,
+    so a spec the edit would make invalid stays as it was. The edited document is
+    used as it is; only when it has a problem is its text parsed again, to say where.
+    """
+    from purista.errors import SpecErrors  # noqa: PLC0415
+    from purista.load import (  # noqa: PLC0415
+        LoadedSpec,
+        Positions,
+        from_document,
+        parse_spec,
+        read_spec,
+        remember,
+    )
+
+    path = spec_path or root / SPEC_FILE
+    edited = edit(read_spec(path))
+    if edited.data is not None:
+        loaded = LoadedSpec(path, edited.text, edited.data, Positions(str(path)))
+    else:
+        loaded = from_document(edited.document, edited.text, path)
+    fresh = json.dumps(loaded.data)  # the values before validation inlines `$ref`s
+    try:
+        output = build(loaded).output
+    except SpecErrors as unlocated:
+        check(parse_spec(edited.text, path))  # raises the same problems, located
+        raise unlocated from None
+    remember(edited.text, json.loads(fresh))
+    if path.resolve() == (root / SPEC_FILE).resolve():
+        output = replace(output, rewrite=frozenset({SPEC_FILE}))
+    else:  # a spec outside the project: written first, on its own
+        put(path, edited.text)
+    return write_update(root, output, __version__)
+
+
+def inputs_hash(spec_text: str, refs: dict[str, bytes]) -> str:
+    """What a project is built from: the spec, the files it refers to, and purista."""
+    digest = hashlib.sha256(f"purista {__version__}\n{_templates_hash()}\n".encode())
+    digest.update(hashlib.sha256(spec_text.encode("utf-8")).digest())
+    for name, content in sorted(refs.items()):
+        digest.update(f"\n{name}\n".encode())
+        digest.update(hashlib.sha256(content).digest())
+    return digest.hexdigest()
+
+
+@cache
+def _templates_hash() -> str:
+    """A hash of every template, so a changed template is a changed input."""
+    root = data_dir("templates")
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(root).as_posix()}\n".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def unchanged(root: Path, spec: Path) -> Report | None:
+    """The report of a run with nothing to do, or None if the project must be rebuilt."""
+    try:
+        text = spec.read_bytes().decode("utf-8")
+        manifest = read_manifest(root)
+        refs = {name: (spec.parent / name).read_bytes() for name in manifest.refs}
+    except (OSError, UnicodeDecodeError, PuristaError):
+        return None  # the full run reports what is wrong
+    return is_current(root, manifest, inputs_hash(text, refs))
+
+
+def _origins(plan: Plan) -> dict[str, Origin]:
+    """The handler (or test) each file of yours was created for."""
+    out: dict[str, Origin] = {}
+    for file in plan.files:
+        if file.owner != "user" or file.service is None or file.handler is None:
+            continue
+        service = plan.service(file.service)
+        handler = next(h for h in service.handlers if h.name == file.handler)
+        role = "test" if file.path == handler.test_path else "handler"
+        out[file.path] = Origin(handler.kind, service.name, service.version, handler.name, role)
+    return out

@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from purista.cache import cache_dir
 from purista.errors import GenerationError
 from purista.paths import data_dir
 from purista.plan import Plan
@@ -54,9 +55,20 @@ def environment(folder: str = "project") -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        bytecode_cache=_bytecode_cache(),
     )
     env.filters.update(FILTERS)
     return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs (keyed by template source), if the cache is usable."""
+    folder = cache_dir("templates")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
 
 
 def render(plan: Plan) -> dict[str, str]:

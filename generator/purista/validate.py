@@ -7,19 +7,21 @@ invalid JSON Schemas, references that do not resolve and names that collide.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import sys
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from jsonschema import Draft7Validator, Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from purista import cache
 from purista.errors import SpecError, SpecErrors
 from purista.load import LoadedSpec, Path_, Positions
 from purista.spec.models import QUANTITY_PATTERN, Spec
@@ -34,6 +36,7 @@ from purista.spec.names import (
 
 JSON_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 SUPPORTED_DRAFTS = (Draft202012Validator, Draft7Validator)
+_JSONSCHEMA = version("jsonschema")
 # Package names that would hide a module the generated project imports.
 RESERVED_PACKAGES = frozenset(sys.stdlib_module_names) | {
     "amqp", "billiard", "celery", "click", "kombu", "opentelemetry", "psycopg", "psycopg_pool",
@@ -45,8 +48,11 @@ PATTERNS = {
 }
 
 
-def validate_spec(loaded: LoadedSpec) -> Spec:
-    """The validated spec, or `SpecErrors` listing every problem found."""
+def validate_spec(loaded: LoadedSpec, refs: set[Path] | None = None) -> Spec:
+    """The validated spec, or `SpecErrors` listing every problem found.
+
+    Each file a `$ref` read is added to `refs`: the spec's inputs besides its text.
+    """
     pos = loaded.positions
     data = loaded.data
     errors: list[SpecError] = []
@@ -57,7 +63,7 @@ def validate_spec(loaded: LoadedSpec) -> Spec:
         kind = "list" if isinstance(data, list) else "single value"
         message = f"the spec must be a mapping of keys to values, not a {kind}"
         raise SpecErrors([pos.error((), message)])
-    inliner = _RefInliner(loaded.path.parent, pos, errors)
+    inliner = _RefInliner(loaded.path.parent, pos, errors, refs if refs is not None else set())
     for path, schema in list(_schemas(data)):
         known = len(errors)
         resolved = inliner.inline(schema, path, loaded.path.parent)
@@ -227,10 +233,13 @@ class _RefInliner:
 
     MAX_DEPTH = 20
 
-    def __init__(self, base: Path, pos: Positions, errors: list[SpecError]) -> None:
+    def __init__(
+        self, base: Path, pos: Positions, errors: list[SpecError], read: set[Path]
+    ) -> None:
         self.root = base.resolve()
         self.pos = pos
         self.errors = errors
+        self.read = read
 
     def inline(self, schema: Any, path: Path_, base: Path, depth: int = 0) -> Any:
         if isinstance(schema, list):
@@ -260,7 +269,9 @@ class _RefInliner:
             problem = f"`$ref`s nest more than {self.MAX_DEPTH} files deep"
         else:
             try:
-                return target, YAML(typ="safe").load(target.read_text(encoding="utf-8"))
+                document = YAML(typ="safe").load(target.read_text(encoding="utf-8"))
+                self.read.add(target)
+                return target, document
             except FileNotFoundError:
                 problem = f"`$ref` file {ref!r} does not exist (paths are relative to the spec)"
             except OSError as exc:
@@ -286,21 +297,29 @@ def _check_schema(schema: Any, path: Path_, pos: Positions) -> Iterator[SpecErro
             (*path, "$schema"), "only JSON Schema draft 2020-12 and draft 7 are supported"
         )
         return
-    for err in cls(cls.META_SCHEMA).iter_errors(schema):
-        where = (*path, *err.absolute_path)
-        message = err.message
-        if err.absolute_path and err.absolute_path[-1] == "type":
-            message = f"{err.instance!r} is not a JSON Schema type ({', '.join(JSON_TYPES)})"
-        yield pos.error(where, f"invalid JSON Schema: {message}")
-    try:
-        cls.check_schema(schema)
-    except SchemaError:
-        return
+    key = _schema_key(cls, schema)
+    if cache.get("schemas", key, "") is None:  # not known to be valid yet
+        errors = list(cls(cls.META_SCHEMA).iter_errors(schema))
+        for err in errors:
+            where = (*path, *err.absolute_path)
+            message = err.message
+            if err.absolute_path and err.absolute_path[-1] == "type":
+                message = f"{err.instance!r} is not a JSON Schema type ({', '.join(JSON_TYPES)})"
+            yield pos.error(where, f"invalid JSON Schema: {message}")
+        if errors:
+            return
+        cache.put("schemas", key, "", "")
     kind = schema.get("type")
     if kind != "object" and not (kind is None and "properties" in schema):
         yield pos.error(
             path, "a payload, output or event schema must describe an object (`type: object`)"
         )
+
+
+def _schema_key(cls: Any, schema: dict[str, Any]) -> str:
+    """A schema's identity for the cache of schemas known to be valid under a metaschema."""
+    text = json.dumps(schema, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{_JSONSCHEMA}\n{cls.__name__}\n{text}".encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- references and names

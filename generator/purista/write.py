@@ -1,66 +1,52 @@
 """Stage 7: the only code that touches a project on disk.
 
-Everything is staged first; `new` moves a complete tree into place with one
-rename, `generate` replaces each changed file atomically. A file's owner decides
-what may happen to it; the manifest records owners and hashes.
+`new` stages a complete tree beside the target and moves it into place with one
+rename. `generate` decides what to do with each file (`reconcile`) and applies it
+so that a run killed at any moment leaves every file either old or new:
+
+1. under a lock, leftovers of an interrupted run (`.purista/tmp/`) are removed;
+2. every new file is staged under `.purista/tmp/` (same file system, so renames
+   are atomic);
+3. the new manifest is written as `.purista/manifest.next.json`: while it exists,
+   the files it lists count as written by purista, in their old or new version;
+4. each staged file is renamed over its target (the spec first), files the spec
+   no longer produces are removed;
+5. the next manifest is renamed over the manifest: the run is complete.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 from purista.errors import CheckFailed, UsageError
-from purista.plan.model import Owner
+from purista.manifest import MANIFEST, Manifest, base_path, sha256
+from purista.merge import has_conflict_markers
+from purista.reconcile import Orphan, Output, Report, Snapshot, Update, explain_moves, reconcile
 
-MANIFEST = ".purista/manifest.json"
-BASE_DIR = ".purista/base"  # the last version of each merged file the generator wrote
-BASE_SUFFIX = ".base"  # so no tool mistakes a kept copy for the project's own pyproject.toml
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
 
+NEXT_MANIFEST = ".purista/manifest.next.json"
+STAGING = ".purista/tmp"
 
-@dataclass(frozen=True)
-class Output:
-    """A project as the generator wants it: contents and owner of every file."""
-
-    files: Mapping[str, str]
-    owners: Mapping[str, Owner]
-
-
-@dataclass
-class Report:
-    """What a write did, or would do."""
-
-    written: list[str] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)  # merged files the user changed, left as they are
-    edited: list[str] = field(default_factory=list)  # generated files changed by hand
-
-    @property
-    def changed(self) -> bool:
-        """Whether anything on disk changed (or would change)."""
-        return bool(self.written or self.created or self.removed)
-
-
-def sha256(text: str) -> str:
-    """The hash the manifest records for a file's contents."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def manifest_text(output: Output, version: str) -> str:
-    """The manifest: owner and hash of every file, no timestamps."""
-    files = {
-        path: {"owner": output.owners[path], "sha256": sha256(output.files[path])}
-        for path in sorted(output.files)
-    }
-    return json.dumps({"generator": "purista", "version": version, "files": files}, indent=2) + "\n"
+__all__ = [
+    "Output",
+    "Report",
+    "ensure_free",
+    "is_current",
+    "preview",
+    "put",
+    "read_manifest",
+    "write_new",
+    "write_update",
+]
 
 
 def write_new(target: Path, output: Output, version: str) -> Report:
@@ -70,8 +56,13 @@ def write_new(target: Path, output: Output, version: str) -> Report:
     stage = Path(
         tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".purista-new", dir=target.parent)
     )
+    empty = Snapshot(Manifest(), None, {}, {})
+    update = reconcile(empty, output, version, force=False)
+    files = {p: t for p, t in update.files.items() if t is not None}
+    files |= {base_path(p): t for p, t in update.bases.items() if t is not None}
+    files[MANIFEST] = update.manifest.text()
     try:
-        for path, text in _with_bookkeeping(output, version).items():
+        for path, text in files.items():
             (stage / path).parent.mkdir(parents=True, exist_ok=True)
             (stage / path).write_text(text, encoding="utf-8")
         if target.exists():
@@ -91,103 +82,111 @@ def ensure_free(target: Path) -> None:
         )
 
 
-def read_manifest(root: Path) -> dict[str, dict[str, str]]:
-    """Owner and hash of every file the generator last wrote, by path."""
+def read_manifest(root: Path, name: str = MANIFEST) -> Manifest:
+    """The manifest of the project at `root` (empty if there is none)."""
+    text = _read(root / name)
+    if text is None:
+        return Manifest()
     try:
-        data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-        return dict(data["files"])
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return Manifest.parse(text)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(
-            f"{root / MANIFEST} is unreadable ({exc}); restore it from version control"
+            f"{root / name} is unreadable ({exc}); restore it from version control"
         ) from None
 
 
-def plan_update(
-    root: Path, output: Output, *, force: bool = False
-) -> tuple[Report, dict[str, str]]:
-    """What `generate` would change in `root`: a report and the new contents by path."""
-    old = read_manifest(root)
+def is_current(root: Path, manifest: Manifest, inputs: str) -> Report | None:
+    """If the project was built from `inputs` and nothing changed since: its report, else None.
+
+    Cheap: reads the generated files, nothing else. Merged files are read for
+    conflict markers; files of yours need only exist.
+    """
+    interrupted = (root / NEXT_MANIFEST).exists() or (root / STAGING).exists()
+    if interrupted or not inputs or manifest.inputs != inputs:
+        return None
     report = Report()
-    changes: dict[str, str] = {}
-    for path in sorted(output.files):
-        text, owner = output.files[path], output.owners[path]
-        current = _read(root / path)
-        if owner == "user":
-            if current is None:
-                report.created.append(path)
-                changes[path] = text
+    for path, entry in manifest.files.items():
+        if entry.owner == "user":
+            if not (root / path).is_file():
+                return None
+            if entry.orphan:
+                report.orphans.append(Orphan(path, entry.origin, entry.counterpart))
             continue
-        if current == text:
-            continue
-        recorded = old.get(path, {}).get("sha256")
-        if owner == "generated":
-            if (
-                current is not None
-                and recorded is not None
-                and sha256(current) != recorded
-                and not force
-            ):
-                report.edited.append(path)
-                continue
-        elif current is not None and recorded is not None and sha256(current) != recorded:
-            report.kept.append(path)
-            continue
-        (report.created if current is None else report.written).append(path)
-        changes[path] = text
-    for path, entry in sorted(old.items()):
-        if path in output.files or entry.get("owner") == "user":
-            continue
-        current = _read(root / path)
-        if current is None:
-            continue
-        if sha256(current) != entry.get("sha256") and not force:
-            report.edited.append(path)
-            continue
-        report.removed.append(path)
-    return report, changes
+        text = _read(root / path)
+        stale = text is None or (entry.owner == "generated" and sha256(text) != entry.sha256)
+        if stale or (entry.owner == "merged" and has_conflict_markers(text or "")):
+            return None
+    origins = {p: e.origin for p, e in manifest.files.items() if e.origin is not None}
+    report.notes.extend(explain_moves(report.orphans, origins))
+    return report
+
+
+def preview(root: Path, output: Output, version: str, *, force: bool = False) -> Report:
+    """What `write_update` would do, with the contents before and after; nothing is written."""
+    return reconcile(_snapshot(root, output), output, version, force=force).report
 
 
 def write_update(root: Path, output: Output, version: str, *, force: bool = False) -> Report:
     """Bring `root` up to date; a hand-edited generated file stops the run unless `force`."""
-    report, changes = plan_update(root, output, force=force)
-    if report.edited:
-        files = "\n  ".join(report.edited)
-        raise CheckFailed(
-            f"generated files were edited by hand:\n  {files}\n"
-            "move your changes into a handler, or run again with --force to overwrite them"
-        )
-    for path, text in _with_bookkeeping(output, version).items():
-        if path.startswith(".purista/") and _read(root / path) != text:
-            changes[path] = text
-    for path, text in sorted(changes.items()):
-        _put(root / path, text)
-    for path in report.removed:
-        (root / path).unlink()
+    with _locked(root):
+        shutil.rmtree(root / STAGING, ignore_errors=True)
+        update = reconcile(_snapshot(root, output), output, version, force=force)
+        if update.report.edited:
+            files = "\n  ".join(update.report.edited)
+            raise CheckFailed(
+                f"generated files were changed by hand:\n  {files}\n"
+                "move your changes into a handler, or run again with --force to overwrite them"
+            )
+        _apply(root, update, first=sorted(output.rewrite))
+    return update.report
+
+
+def _snapshot(root: Path, output: Output) -> Snapshot:
+    old = read_manifest(root)
+    pending = read_manifest(root, NEXT_MANIFEST) if (root / NEXT_MANIFEST).exists() else None
+    paths = set(output.files) | set(old.files) | set(pending.files if pending else ())
+    current = {path: _read(root / path) for path in sorted(paths)}
+    merged = {p for p, o in output.owners.items() if o == "merged"}
+    merged |= {p for p, e in old.files.items() if e.owner == "merged"}
+    bases = {path: _read(root / base_path(path)) for path in sorted(merged)}
+    bases = {path: text for path, text in bases.items() if text is not None}
+    return Snapshot(old, pending, current, bases)
+
+
+def _apply(root: Path, update: Update, first: list[str]) -> None:
+    """Write an update so that an interruption leaves each file old or new (see the module)."""
+    writes = {p: t for p, t in update.files.items() if t is not None}
+    writes |= {base_path(p): t for p, t in update.bases.items() if t is not None}
+    removals = [p for p, t in update.files.items() if t is None]
+    removals += [base_path(p) for p, t in update.bases.items() if t is None]
+    manifest = update.manifest.text()
+    pending = (root / NEXT_MANIFEST).exists()
+    if not writes and not removals and not pending and _read(root / MANIFEST) == manifest:
+        return
+    stage = root / STAGING
+    stage.mkdir(parents=True, exist_ok=True)
+    # The spec first, then the project, then the kept bases: a base is never newer than
+    # its merged file, or an interrupted run would lose the generator's changes to it.
+    order = [p for p in first if p in writes]
+    order += sorted(p for p in writes if p not in first and not p.startswith(".purista/"))
+    order += sorted(p for p in writes if p.startswith(".purista/"))
+    staged = {path: _stage(stage, str(i), writes[path]) for i, path in enumerate(order)}
+    os.replace(_stage(stage, "manifest", manifest), root / NEXT_MANIFEST)
+    _sync_dir(root / NEXT_MANIFEST)
+    for path in order:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged[path], root / path)
+    for path in removals:
+        with contextlib.suppress(FileNotFoundError):
+            (root / path).unlink()
         _prune(root, (root / path).parent)
-    return report
+    os.replace(root / NEXT_MANIFEST, root / MANIFEST)
+    _sync_dir(root / MANIFEST)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
-def _with_bookkeeping(output: Output, version: str) -> dict[str, str]:
-    files = dict(output.files)
-    files[MANIFEST] = manifest_text(output, version)
-    for path, owner in output.owners.items():
-        if owner == "merged":
-            files[f"{BASE_DIR}/{path}{BASE_SUFFIX}"] = output.files[path]
-    return files
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-
-
-def _put(path: Path, text: str) -> None:
-    """Write a file atomically: a reader sees the old or the new contents, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def put(path: Path, text: str) -> None:
+    """Replace one file atomically (a file outside the project, such as a spec kept elsewhere)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".purista-tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
@@ -199,6 +198,49 @@ def _put(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _stage(stage: Path, name: str, text: str) -> Path:
+    """Write `text` to a staged file, flushed to disk before it is renamed into place."""
+    path = stage / name
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
+def _sync_dir(path: Path) -> None:
+    """Flush a rename: the folder holding `path`."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """One writer per project at a time; the lock dies with its process, even under SIGKILL."""
+    folder = root / ".purista"
+    folder.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
 
 
 def _prune(root: Path, directory: Path) -> None:
