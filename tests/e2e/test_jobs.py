@@ -46,7 +46,8 @@ def handle(context, job):
 """,
     "queues/later.py": """
 def handle(context, job):
-    record("later", id=job.id, attempt=job.attempt, tag=job.payload.tag, message=context.message.message_id)
+    message = context.message.message_id
+    record("later", id=job.id, attempt=job.attempt, tag=job.payload.tag, message=message)
 """,
     "commands/long_command.py": """
 def handle(context, payload):
