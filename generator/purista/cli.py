@@ -12,9 +12,11 @@ from rich.console import Console
 
 from purista import pipeline
 from purista._version import __version__
-from purista.errors import PuristaError, UsageError
+from purista.errors import CheckFailed, PuristaError, UsageError
 from purista.examples import example_text
 from purista.load import load_spec, parse_spec
+from purista.plan.capacity import problems, report
+from purista.plan.model import Deploy, Worker
 from purista.spec.models import Spec
 from purista.spec.names import is_valid_name
 from purista.write import Report, ensure_free
@@ -27,7 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console()
+out = Console(soft_wrap=True)
 # Errors stay one line each, whatever the terminal's width, and spec text is printed as is.
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
@@ -130,10 +132,76 @@ def _print_report(report: Report, *, would: bool) -> None:
 
 @app.command()
 def validate(spec: SpecOption = None) -> None:
-    """Validate the spec and report every problem."""
+    """Validate the spec and report every problem; warn when the capacity plan is over budget."""
     path = _spec_path(spec)
-    pipeline.check(load_spec(path))
+    plan = pipeline.plan_only(load_spec(path))
+    for problem in problems(plan.deploy):
+        err.print(f"warning: {problem} (see `purista plan`)", markup=False)
     out.print(f"[green]ok[/] {path}")
+
+
+@app.command(name="plan")
+def plan_command(
+    spec: SpecOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show each worker's replicas and connections against the budgets; exit 1 if over budget."""
+    deploy = pipeline.plan_only(load_spec(_spec_path(spec))).deploy
+    if as_json:
+        sys.stdout.write(json.dumps(report(deploy), indent=2) + "\n")
+    else:
+        _print_plan(deploy)
+    if not deploy.ok:
+        raise CheckFailed("over budget:\n  " + "\n  ".join(problems(deploy)))
+
+
+def _plan_row(w: Worker) -> tuple[str, ...]:
+    c = w.capacity
+    label = f"{w.name} v{w.version}" if w.kind == "service" else f"{w.name} (jobs)"
+    numbers = (
+        w.replicas,
+        w.max_replicas,
+        w.concurrency,
+        c.processes,
+        c.db_pool_per_process,
+        c.db_connections_per_instance,
+        c.db_connections_at_max,
+        c.redis_connections_per_instance,
+        c.redis_connections_at_max,
+    )
+    cells = [str(n) for n in numbers]
+    return (label, *cells[:2], w.pool, *cells[2:])
+
+
+def _print_plan(deploy: Deploy) -> None:
+    """The plan as a plain table: fixed columns, the same on a terminal and in a pipe."""
+    head = ("worker", "replicas", "max", "pool", "conc", "procs", "db/proc", "db/inst", "db@max",
+            "redis/inst", "redis@max")  # fmt: skip
+    rows = [head, *(_plan_row(w) for w in deploy.workers)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for row in rows:
+        cells = [
+            cell.ljust(width) if i in (0, 3) else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        out.print("  ".join(cells).rstrip(), markup=False, highlight=False)
+    if deploy.database is not None:
+        db = deploy.database
+        verdict = "ok" if db.ok else "OVER BUDGET"
+        out.print(
+            f"database: {db.used_at_max} of {db.budget} connections at max replicas "
+            f"(max_connections {db.max_connections} - reserved {db.reserved_connections}): "
+            f"{verdict}",
+            markup=False,
+            highlight=False,
+        )
+    redis = deploy.redis
+    verdict = "ok" if redis.ok else "OVER BUDGET"
+    out.print(
+        f"redis: {redis.used_at_max} of {redis.budget} connections at max replicas: {verdict}",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()

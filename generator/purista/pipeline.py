@@ -32,6 +32,11 @@ def check(loaded: LoadedSpec) -> Spec:
     return validate_spec(loaded)
 
 
+def plan_only(loaded: LoadedSpec) -> Plan:
+    """Validate a loaded spec and plan its project (names, workers, capacity); nothing rendered."""
+    return build_plan(validate_spec(loaded), loaded.text, __version__)
+
+
 def build(loaded: LoadedSpec, example: str | None = None) -> Build:
     """Every file of the project `loaded` describes, formatted; nothing is written.
 

@@ -21,6 +21,7 @@ from purista.plan.model import (
     Route,
     Service,
 )
+from purista.plan.workers import build_deploy
 from purista.spec import models as spec
 from purista.spec.names import ClassName, KubeName, PythonIdentifier
 
@@ -84,7 +85,8 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
         )
         for name, event in sorted(model.events.items())
     )
-    return Plan(project, plan_events, services, _files(project, services), spec_text)
+    deploy = build_deploy(model, project, services)
+    return Plan(project, plan_events, services, deploy, _files(project, services), spec_text)
 
 
 class _Links:
