@@ -8,6 +8,7 @@ from typing import Any
 from purista.plan.examples import example_for
 from purista.plan.model import (
     CommandLink,
+    Deploy,
     Deployment,
     Event,
     EventLink,
@@ -86,7 +87,9 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
         for name, event in sorted(model.events.items())
     )
     deploy = build_deploy(model, project, services)
-    return Plan(project, plan_events, services, deploy, _files(project, services), spec_text)
+    return Plan(
+        project, plan_events, services, deploy, _files(project, services, deploy), spec_text
+    )
 
 
 class _Links:
@@ -258,7 +261,9 @@ _PROJECT_FILES: tuple[tuple[str, Owner], ...] = (
     ("src/{package}/_purista/bridge.py", "generated"),
     ("src/{package}/_purista/cli.py", "generated"),
     ("src/{package}/_purista/context.py", "generated"),
+    ("src/{package}/_purista/dev.py", "generated"),
     ("src/{package}/_purista/errors.py", "generated"),
+    ("src/{package}/_purista/health.py", "generated"),
     ("src/{package}/_purista/inprocess.py", "generated"),
     ("src/{package}/_purista/jobs.py", "generated"),
     ("src/{package}/_purista/project.py", "generated"),
@@ -279,11 +284,14 @@ _SERVICE_FILES: tuple[str, ...] = (
 )
 
 
-def _files(project: Project, services: tuple[Service, ...]) -> tuple[File, ...]:
+def _files(project: Project, services: tuple[Service, ...], deploy: Deploy) -> tuple[File, ...]:
     files = [
         File(path.format(package=project.package), path + ".jinja", owner)
         for path, owner in _PROJECT_FILES
     ]
+    if deploy.uses_database:
+        path = f"src/{project.package}/_purista/database.py"
+        files.append(File(path, "src/{package}/_purista/database.py.jinja", "generated"))
     files.append(File(f"src/{project.package}/events.py", None, "generated"))
     for svc in services:
         base = f"src/{project.package}/services/{svc.ident}/"

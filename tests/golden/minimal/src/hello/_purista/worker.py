@@ -9,9 +9,15 @@ import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import replace
 from types import FrameType
+from typing import Any
 
+from celery import bootsteps
+from celery.signals import worker_shutting_down
+
+from hello._purista import health
 from hello._purista.app import get_app, get_bridge, get_jobs, register, states_for
 from hello._purista.context import Message
 from hello._purista.errors import InvalidPayload
@@ -22,12 +28,83 @@ from hello._purista.runner import Binding, execute
 logger = logging.getLogger(__name__)
 
 
+class _Loop:
+    """What the heartbeat knows of the worker: is it connected, and does its loop turn."""
+
+    connected = False
+    last_tick = time.monotonic()
+
+    @classmethod
+    def tick(cls) -> None:
+        cls.last_tick = time.monotonic()
+
+
+class Heartbeat(bootsteps.StartStopStep):
+    """Beats the heartbeat file while the worker's event loop turns, or while it reconnects.
+
+    The loop's own timer records each turn; a thread touches the file when the
+    last turn is recent, or when the consumer is reconnecting to Redis (its loop
+    does not turn then, and a restart would not help). A loop stuck while
+    connected stops the beat, and the liveness probe restarts the worker.
+    """
+
+    requires = ("celery.worker.components:Timer",)
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.tref: Any = None
+        self.stopped = threading.Event()
+
+    def start(self, parent: Any) -> None:
+        _Loop.tick()
+        self.tref = parent.timer.call_repeatedly(health.HEARTBEAT_INTERVAL / 2, _Loop.tick)
+        threading.Thread(target=self._beat, name="purista-heartbeat", daemon=True).start()
+
+    def stop(self, parent: Any) -> None:
+        self.stopped.set()
+        health.set_ready(False)
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+
+    def _beat(self) -> None:
+        while True:
+            stale = time.monotonic() - _Loop.last_tick > 3 * health.HEARTBEAT_INTERVAL
+            if not (_Loop.connected and stale):
+                health.beat()
+            if self.stopped.wait(health.HEARTBEAT_INTERVAL / 2):
+                return
+
+
+class Readiness(bootsteps.StartStopStep):
+    """Ready while the consumer is connected and taking messages; not while it reconnects."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, parent: Any) -> None:
+        _Loop.connected = True
+        health.set_ready(True)
+
+    def stop(self, parent: Any) -> None:
+        _Loop.connected = False
+        health.set_ready(False)
+
+    def shutdown(self, parent: Any) -> None:
+        self.stop(parent)
+
+
 def run_worker(
     service: str, *, concurrency: int | None = None, pool: str | None = None, loglevel: str = "INFO"
 ) -> None:
     """Consume `service`'s queues until stopped (SIGTERM finishes running tasks first)."""
     info = SERVICES[service]
+    pool = pool or os.environ.get("PURISTA_POOL") or info.pool
+    concurrency = concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))
+    health.set_ready(False)
     app = get_app()
+    app.steps["worker"].add(Heartbeat)
+    app.steps["consumer"].add(Readiness)
+    worker_shutting_down.connect(_not_ready, weak=False)
     register(app, importlib.import_module(info.tasks_module).BINDINGS)
     app.worker_main(
         [
@@ -35,9 +112,9 @@ def run_worker(
             "--queues",
             ",".join(info.consumes),
             "--pool",
-            pool or os.environ.get("PURISTA_POOL") or info.pool,
+            pool,
             "--concurrency",
-            str(concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))),
+            str(concurrency),
             "--hostname",
             f"{service}.v{info.version}.{os.getpid()}@{socket.gethostname()}",
             "--loglevel",
@@ -49,11 +126,16 @@ def run_worker(
     )
 
 
+def _not_ready(**_: Any) -> None:
+    health.set_ready(False)
+
+
 def run_job_worker(queue: str, *, concurrency: int | None = None, loglevel: str = "INFO") -> None:
     """Run the jobs of `queue` on `concurrency` threads until SIGTERM or SIGINT."""
     logging.basicConfig(
         level=loglevel.upper(), format="[%(asctime)s: %(levelname)s/%(threadName)s] %(message)s"
     )
+    health.set_ready(False)
     info = QUEUES[queue]
     service = SERVICES[info.service]
     bindings = importlib.import_module(service.tasks_module).BINDINGS
@@ -106,6 +188,7 @@ class JobWorker:
         keeper.start()
         for thread in workers:
             thread.start()
+        health.set_ready(True)
         for thread in workers:
             while thread.is_alive():
                 thread.join(0.5)
@@ -115,6 +198,7 @@ class JobWorker:
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         logger.info("stopping: running jobs finish, no new ones start")
+        health.set_ready(False)
         self.stopping.set()
 
     def _work(self) -> None:
@@ -169,7 +253,12 @@ class JobWorker:
                 self.running.pop(job.id, None)
 
     def _keep(self) -> None:
+        """Renew leases, promote and recover; beat the heartbeat whether or not Redis answers."""
+        last_beat = 0.0
         while not self.done.wait(self.poll):
+            if time.monotonic() - last_beat >= health.HEARTBEAT_INTERVAL / 2:
+                health.beat()
+                last_beat = time.monotonic()
             try:
                 with self.lock:
                     running = list(self.running.values())
