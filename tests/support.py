@@ -219,3 +219,20 @@ class Project:
         path = self.root / "src" / self.package / "services" / relative
         assert path.is_file(), f"no handler stub at {path}"
         path.write_text(code)
+
+
+# checkov pins `packaging<24`, which pytest 9 and kombu's redis extra cannot share one
+# environment with, so it gets a venv of its own (built once, cached like project venvs).
+CHECKOV = "checkov>=3.2,<4"
+
+
+def tool_venv(name: str, requirement: str) -> Path:
+    """A venv holding one command-line tool, cached by its requirement."""
+    key = hashlib.sha256(requirement.encode()).hexdigest()[:16]
+    venv = CACHE / f"tool-{name}-{key}"
+    if not (venv / ".ok").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        _pip(venv / "bin" / "python", "install", "-q", requirement)
+        (venv / ".ok").write_text("ok")
+    return venv / "bin" / name

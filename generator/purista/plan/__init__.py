@@ -284,14 +284,37 @@ _SERVICE_FILES: tuple[str, ...] = (
 )
 
 
+# Deployment files: the kustomize base is generated, the overlays are the user's to edit too.
+_DEPLOY_FILES: tuple[tuple[str, Owner], ...] = (
+    ("k8s/base/kustomization.yaml", "generated"),
+    ("k8s/base/namespace.yaml", "generated"),
+    ("k8s/base/settings.yaml", "generated"),
+    ("k8s/base/network-policy.yaml", "generated"),
+    ("k8s/overlays/dev/kustomization.yaml", "merged"),
+    ("k8s/overlays/dev/redis.yaml", "merged"),
+    ("k8s/overlays/dev/otel-collector.yaml", "merged"),
+    ("k8s/overlays/dev/jaeger.yaml", "merged"),
+    ("k8s/overlays/prod/kustomization.yaml", "merged"),
+)
+
+
 def _files(project: Project, services: tuple[Service, ...], deploy: Deploy) -> tuple[File, ...]:
     files = [
         File(path.format(package=project.package), path + ".jinja", owner)
-        for path, owner in _PROJECT_FILES
+        for path, owner in _PROJECT_FILES + _DEPLOY_FILES
     ]
     if deploy.uses_database:
+        dev_db = "k8s/overlays/dev/postgres.yaml"
+        files.append(File(dev_db, dev_db + ".jinja", "merged"))
         path = f"src/{project.package}/_purista/database.py"
         files.append(File(path, "src/{package}/_purista/database.py.jinja", "generated"))
+    if deploy.autoscaled:
+        files.append(File("k8s/base/keda.yaml", "k8s/base/keda.yaml.jinja", "generated"))
+    for worker in deploy.workers:
+        path = f"k8s/base/workers/{worker.kube_name}.yaml"
+        files.append(
+            File(path, "k8s/base/workers/{worker}.yaml.jinja", "generated", worker=worker.kube_name)
+        )
     files.append(File(f"src/{project.package}/events.py", None, "generated"))
     for svc in services:
         base = f"src/{project.package}/services/{svc.ident}/"
