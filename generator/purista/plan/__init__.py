@@ -286,6 +286,9 @@ _SERVICE_FILES: tuple[str, ...] = (
 
 # Deployment files: the kustomize base is generated, the overlays are the user's to edit too.
 _DEPLOY_FILES: tuple[tuple[str, Owner], ...] = (
+    ("Dockerfile", "merged"),
+    (".dockerignore", "merged"),
+    ("docker-compose.yaml", "merged"),
     ("k8s/base/kustomization.yaml", "generated"),
     ("k8s/base/namespace.yaml", "generated"),
     ("k8s/base/settings.yaml", "generated"),
