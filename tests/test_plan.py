@@ -86,6 +86,11 @@ def test_scaled_plan_by_hand_prefork_versus_threads() -> None:
     assert ingest["redis_connections_per_process"] == 3
     assert ingest["redis_connections_per_instance"] == 4 + 8 * 3
     assert ingest["redis_connections_at_max"] == 12 * 28
+    assert ingest["redis_per_instance_by_use"] == {
+        "broker": 4 + 8,  # the consumer, and a producer per child
+        "results": 8,
+        "state_replies_and_jobs": 8,
+    }
     notify = rows["notification-service"]  # threads x 16, no database, scales 0..5
     assert notify["processes_per_instance"] == 1
     assert notify["redis_connections_per_process"] == 16 * 3
@@ -100,6 +105,16 @@ def test_scaled_plan_by_hand_prefork_versus_threads() -> None:
         3,
     )
     assert render["redis_connections_at_max"] == 1 + 2 * 3
+    assert render["redis_per_instance_by_use"] == {
+        "broker": 3,
+        "results": 0,
+        "state_replies_and_jobs": 1 + 3,  # the lease keeper, and a connection per thread
+    }
+    for row in rows.values():
+        assert (
+            sum(row["redis_per_instance_by_use"].values())
+            == (row["redis_connections_per_instance"])
+        )
     assert plan["database"]["budget"] == 300 - 20
     assert plan["database"]["used_at_max"] == 96 + 2 + 3
     assert plan["redis"] == {

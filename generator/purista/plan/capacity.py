@@ -147,6 +147,7 @@ def report(deploy: Deploy) -> dict[str, Any]:
                 "redis_connections_per_process": c.redis_per_process,
                 "redis_connections_consumer": c.redis_consumer,
                 "redis_connections_per_instance": c.redis_connections_per_instance,
+                "redis_per_instance_by_use": _redis_by_use(w),
                 "redis_connections_at_max": c.redis_connections_at_max,
                 "grace_period_seconds": w.grace_period,
             }
@@ -157,6 +158,22 @@ def report(deploy: Deploy) -> dict[str, Any]:
         "redis": _budget(deploy.redis),
         "ok": deploy.ok,
         "problems": problems(deploy),
+    }
+
+
+def _redis_by_use(w: Worker) -> dict[str, int]:
+    """An instance's Redis connections by what they are for (each slot runs one message)."""
+    slots = w.concurrency  # prefork: C children x 1; threads and job workers: 1 process x C
+    if w.kind == "queue":
+        return {
+            "broker": slots,
+            "results": 0,
+            "state_replies_and_jobs": JOB_KEEPER_CONNECTIONS + slots,
+        }
+    return {
+        "broker": CELERY_CONSUMER_CONNECTIONS + slots,
+        "results": slots,
+        "state_replies_and_jobs": slots,
     }
 
 
