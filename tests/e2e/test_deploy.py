@@ -15,6 +15,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from support import ROOT, Processes, Project, free_port, project_venv, purista, wait_for
@@ -90,7 +91,7 @@ def connections(project: Project, application_name: str) -> int:
 
 
 def client_pids(port: int = 5432) -> dict[int, int]:
-    """Connections to the database by client process id, as `ss` sees them."""
+    """Connections to a local server's `port` by client process id, as `ss` sees them."""
     out = subprocess.run(
         ["ss", "-Htnp", "state", "established", "dst", f"127.0.0.1:{port}"],
         capture_output=True,
@@ -154,6 +155,90 @@ def test_prefork_children_each_open_the_planned_pool(
 
     processes.stop(worker)
     assert wait_for(lambda: connections(fleet, name) == 0, 30)
+
+
+LOADED_POSITION = """
+import time
+
+
+def handle(context, payload):
+    with context.resources.db.connection() as conn:
+        conn.execute("select 1")
+    context.states.set_state(payload.vehicle_id, payload.lat)
+    time.sleep(0.3)
+    return {"vehicleId": payload.vehicle_id}
+"""
+
+LOADED_ALERT = """
+import time
+
+
+def handle(context, event):
+    context.states.set_state("last", event.vehicle_id)
+    time.sleep(0.3)
+"""
+
+
+@needs_postgres
+def test_redis_connections_under_load_stay_within_the_plan(
+    fleet: Project,
+    plan: dict[str, dict[str, object]],
+    redis_url: str,
+    processes: Processes,
+    tmp_path: Path,
+) -> None:
+    """Busy workers never hold more Redis connections than `purista plan` counts for them."""
+    fleet.handler("ingest/v1/commands/report_position.py", LOADED_POSITION)
+    fleet.handler("notification_service/v1/subscriptions/alert_dispatch.py", LOADED_ALERT)
+    env = fleet.env(redis_url, DATABASE_URL=DATABASE_URL)
+    port = urlsplit(redis_url).port
+    workers = {}
+    for service in ("ingest", "notification-service"):
+        workers[service] = processes.start(
+            [fleet.python, "-m", "fleet_tracker", "worker", service],
+            cwd=fleet.root,
+            env=env,
+            log=tmp_path / f"{service}.log",
+        )
+    payload = '{"vehicleId": "v0", "lat": 1, "lon": 2}'
+    assert wait_for(
+        lambda: fleet.run("invoke", "ingest.v1.reportPosition", payload, env=env).returncode == 0,
+        60,
+    )
+    invokes = [
+        subprocess.Popen(
+            [
+                fleet.python,
+                "-m",
+                "fleet_tracker",
+                "invoke",
+                "ingest.v1.reportPosition",
+                payload.replace("v0", f"v{i}"),
+            ],
+            cwd=fleet.root,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(24)
+    ]
+    most: dict[int, int] = {}
+    while any(p.poll() is None for p in invokes):
+        for pid, n in client_pids(port).items():
+            most[pid] = max(most.get(pid, 0), n)
+        time.sleep(0.05)
+    assert all(p.returncode == 0 for p in invokes)
+    for service, worker in workers.items():
+        row = plan[service]
+        forked = children(worker.pid) if row["pool"] == "prefork" else set()
+        assert most.get(worker.pid, 0) <= (
+            row["redis_connections_consumer"] if forked else row["redis_connections_per_instance"]
+        ), (service, most)
+        for child in forked:
+            assert most.get(child, 0) <= row["redis_connections_per_process"], (service, most)
+        used = sum(most.get(pid, 0) for pid in {worker.pid} | forked)
+        assert 0 < used <= row["redis_connections_per_instance"], (service, used)
+    assert sum(most.get(c, 0) for c in children(workers["ingest"].pid)) > 8  # the load reached them
 
 
 @needs_postgres
