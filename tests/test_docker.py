@@ -12,17 +12,12 @@ import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from support import CHECKOV, EXAMPLES, ROOT, purista, tool_venv
+from deployment import DEPLOY_SPECS, plan_of
+from support import CHECKOV, tool_venv
 
-SPECS = {
-    "shop": EXAMPLES / "shop.yaml",
-    "scaled": ROOT / "tests" / "specs" / "scaled.yaml",
-    "minimal": EXAMPLES / "minimal.yaml",
-}
 BUILD_TOOLS = ("gcc", "g++", "build-essential", "make", "clang", "cargo", "rustc")
 
 
@@ -71,28 +66,11 @@ def expand(value: str, args: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], value)
 
 
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("docker")
-    out = {}
-    for name, spec in SPECS.items():
-        result = purista("new", name, "--spec", str(spec), "--output", str(base))
-        assert result.returncode == 0, result.stderr
-        out[name] = base / name
-    return out
-
-
-def plan_of(name: str) -> dict[str, Any]:
-    result = purista("plan", "--spec", str(SPECS[name]), "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-@pytest.mark.parametrize("name", list(SPECS))
+@pytest.mark.parametrize("name", list(DEPLOY_SPECS))
 def test_dockerfile_is_multi_stage_slim_and_unprivileged(
-    projects: dict[str, Path], name: str
+    deploy_projects: dict[str, Path], name: str
 ) -> None:
-    root = projects[name]
+    root = deploy_projects[name]
     package = next((root / "src").iterdir()).name
     args, stages = parse_dockerfile((root / "Dockerfile").read_text())
     assert len(stages) >= 2
@@ -122,7 +100,7 @@ def test_dockerfile_is_multi_stage_slim_and_unprivileged(
     assert {".git", ".venv", "tests"} <= set(ignored)
 
 
-def test_checkov_finds_nothing_in_the_dockerfile(projects: dict[str, Path]) -> None:
+def test_checkov_finds_nothing_in_the_dockerfile(deploy_projects: dict[str, Path]) -> None:
     checkov = tool_venv("checkov", CHECKOV)
     result = subprocess.run(
         [
@@ -130,7 +108,7 @@ def test_checkov_finds_nothing_in_the_dockerfile(projects: dict[str, Path]) -> N
             "--framework",
             "dockerfile",
             "-f",
-            str(projects["shop"] / "Dockerfile"),
+            str(deploy_projects["shop"] / "Dockerfile"),
             "-o",
             "json",
             "--quiet",
@@ -148,9 +126,11 @@ def test_checkov_finds_nothing_in_the_dockerfile(projects: dict[str, Path]) -> N
     assert report["summary"]["passed"] > 5
 
 
-@pytest.mark.parametrize("name", list(SPECS))
-def test_compose_runs_every_worker_with_its_replicas(projects: dict[str, Path], name: str) -> None:
-    root = projects[name]
+@pytest.mark.parametrize("name", list(DEPLOY_SPECS))
+def test_compose_runs_every_worker_with_its_replicas(
+    deploy_projects: dict[str, Path], name: str
+) -> None:
+    root = deploy_projects[name]
     compose = yaml.safe_load((root / "docker-compose.yaml").read_text())
     plan = plan_of(name)
     services = compose["services"]
@@ -158,7 +138,7 @@ def test_compose_runs_every_worker_with_its_replicas(projects: dict[str, Path], 
         s["db_pool_per_process"] for s in plan["services"]
     )
     infrastructure = {"redis", "jaeger"} | ({"postgres"} if uses_database else set())
-    project = yaml.safe_load(SPECS[name].read_text())["project"]["name"]
+    project = yaml.safe_load(DEPLOY_SPECS[name].read_text())["project"]["name"]
     workers = {s["worker"].removeprefix(f"{project}-"): s for s in plan["services"]}
     assert set(services) == infrastructure | set(workers)
 

@@ -17,30 +17,15 @@ from typing import Any
 
 import pytest
 import yaml
+from deployment import DEPLOY_SPECS, plan_of
 from jsonschema import Draft7Validator
-from support import CHECKOV, EXAMPLES, ROOT, purista, tool_venv
+from support import CHECKOV, ROOT, tool_venv
 
-SPECS = {
-    "shop": EXAMPLES / "shop.yaml",
-    "scaled": ROOT / "tests" / "specs" / "scaled.yaml",
-    "minimal": EXAMPLES / "minimal.yaml",
-}
 KUBERNETES_VERSIONS = ["1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 KEDA_SCHEMAS = ROOT.parent / "shared" / "k8s-schemas"
 KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}
 RFC1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DIGEST_SKIP = "CKV_K8S_43"
-
-
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("k8s")
-    out = {}
-    for name, spec in SPECS.items():
-        result = purista("new", name, "--spec", str(spec), "--output", str(base))
-        assert result.returncode == 0, result.stderr
-        out[name] = base / name
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +51,8 @@ def by_kind(root: Path, kind: str, *, base_only: bool = False) -> dict[str, dict
     return {d["metadata"]["name"]: d for d in documents(paths) if d["kind"] == kind}
 
 
-def plan_of(name: str) -> dict[str, Any]:
-    result = purista("plan", "--spec", str(SPECS[name]), "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def spec_of(name: str) -> dict[str, Any]:
-    return yaml.safe_load(SPECS[name].read_text())
+    return yaml.safe_load(DEPLOY_SPECS[name].read_text())
 
 
 def kubectl_kustomize(overlay: Path) -> str:
@@ -97,11 +76,11 @@ def kubernetes_validate(paths: list[Path], version: str) -> subprocess.Completed
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize("name", list(SPECS))
+@pytest.mark.parametrize("name", list(DEPLOY_SPECS))
 def test_manifests_pass_kubernetes_validate_strict(
-    projects: dict[str, Path], name: str, version: str
+    deploy_projects: dict[str, Path], name: str, version: str
 ) -> None:
-    files = [p for p in manifest_files(projects[name]) if p.name != "keda.yaml"]
+    files = [p for p in manifest_files(deploy_projects[name]) if p.name != "keda.yaml"]
     assert len(files) >= 7
     result = kubernetes_validate(files, version)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -111,11 +90,11 @@ def test_manifests_pass_kubernetes_validate_strict(
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not installed")
 @pytest.mark.parametrize("name", ["shop", "scaled"])
 def test_built_overlays_pass_kubernetes_validate_strict(
-    projects: dict[str, Path], name: str, tmp_path: Path
+    deploy_projects: dict[str, Path], name: str, tmp_path: Path
 ) -> None:
     for overlay in ("dev", "prod"):
         built = tmp_path / f"{overlay}.yaml"
-        built.write_text(kubectl_kustomize(projects[name] / "k8s" / "overlays" / overlay))
+        built.write_text(kubectl_kustomize(deploy_projects[name] / "k8s" / "overlays" / overlay))
         kinds = {d["kind"] for d in documents([built])}
         plain = tmp_path / f"{overlay}-plain.yaml"
         plain.write_text(
@@ -162,21 +141,21 @@ def assert_clean(report: dict[str, Any], allowed_skips: set[str]) -> None:
         assert len(reason) > 20, f"{skipped['check_id']} skipped without a written reason"
 
 
-@pytest.mark.parametrize("name", list(SPECS))
-def test_checkov_finds_nothing(projects: dict[str, Path], checkov: Path, name: str) -> None:
-    report = run_checkov(checkov, projects[name] / "k8s")
+@pytest.mark.parametrize("name", list(DEPLOY_SPECS))
+def test_checkov_finds_nothing(deploy_projects: dict[str, Path], checkov: Path, name: str) -> None:
+    report = run_checkov(checkov, deploy_projects[name] / "k8s")
     assert_clean(report, {DIGEST_SKIP})
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not installed")
 def test_checkov_finds_nothing_in_the_built_overlays(
-    projects: dict[str, Path], checkov: Path, tmp_path: Path
+    deploy_projects: dict[str, Path], checkov: Path, tmp_path: Path
 ) -> None:
     for name in ("shop", "scaled"):
         for overlay in ("dev", "prod"):
             folder = tmp_path / f"{name}-{overlay}"
             folder.mkdir()
-            overlay_dir = projects[name] / "k8s" / "overlays" / overlay
+            overlay_dir = deploy_projects[name] / "k8s" / "overlays" / overlay
             (folder / "all.yaml").write_text(kubectl_kustomize(overlay_dir))
             # The dev overlay runs a locally loaded image, so it may not demand pulls.
             allowed = {DIGEST_SKIP, "CKV_K8S_15"} if overlay == "dev" else {DIGEST_SKIP}
@@ -190,8 +169,10 @@ def keda_schema(kind: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name", ["shop", "scaled"])
-def test_keda_objects_match_the_crds_and_the_plan(projects: dict[str, Path], name: str) -> None:
-    root = projects[name]
+def test_keda_objects_match_the_crds_and_the_plan(
+    deploy_projects: dict[str, Path], name: str
+) -> None:
+    root = deploy_projects[name]
     docs = documents([root / "k8s" / "base" / "keda.yaml"])
     for doc in docs:
         errors = list(Draft7Validator(keda_schema(doc["kind"])).iter_errors(doc))
@@ -250,9 +231,9 @@ def container(deployment: dict[str, Any]) -> dict[str, Any]:
     return dict(only)
 
 
-@pytest.mark.parametrize("name", list(SPECS))
-def test_workers_match_the_spec_and_the_plan(projects: dict[str, Path], name: str) -> None:
-    root, spec, plan = projects[name], spec_of(name), plan_of(name)
+@pytest.mark.parametrize("name", list(DEPLOY_SPECS))
+def test_workers_match_the_spec_and_the_plan(deploy_projects: dict[str, Path], name: str) -> None:
+    root, spec, plan = deploy_projects[name], spec_of(name), plan_of(name)
     deployments = by_kind(root, "Deployment", base_only=True)
     pdbs = by_kind(root, "PodDisruptionBudget")
     (capacity,) = (
@@ -309,11 +290,11 @@ def test_workers_match_the_spec_and_the_plan(projects: dict[str, Path], name: st
         assert deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
 
 
-@pytest.mark.parametrize("name", list(SPECS))
+@pytest.mark.parametrize("name", list(DEPLOY_SPECS))
 def test_pods_are_hardened_and_probed_without_the_broker(
-    projects: dict[str, Path], name: str
+    deploy_projects: dict[str, Path], name: str
 ) -> None:
-    root = projects[name]
+    root = deploy_projects[name]
     settings = next(
         d for n, d in by_kind(root, "ConfigMap", base_only=True).items() if n.endswith("-settings")
     )
@@ -351,19 +332,19 @@ def test_pods_are_hardened_and_probed_without_the_broker(
 
 
 def test_network_policy_allows_only_dns_redis_database_and_collector(
-    projects: dict[str, Path],
+    deploy_projects: dict[str, Path],
 ) -> None:
-    (policy,) = by_kind(projects["scaled"], "NetworkPolicy", base_only=True).values()
+    (policy,) = by_kind(deploy_projects["scaled"], "NetworkPolicy", base_only=True).values()
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert policy["spec"]["ingress"] == []
     ports = {(p["protocol"], p["port"]) for rule in policy["spec"]["egress"] for p in rule["ports"]}
     # DNS; redis://redis.internal:6380/2; postgresql://db.internal:5433; collector :4318
     assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 6380), ("TCP", 5433), ("TCP", 4318)}
     selector = policy["spec"]["podSelector"]["matchLabels"]
-    for deployment in by_kind(projects["scaled"], "Deployment", base_only=True).values():
+    for deployment in by_kind(deploy_projects["scaled"], "Deployment", base_only=True).values():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert selector.items() <= labels.items()
-    keda = documents([projects["scaled"] / "k8s" / "base" / "keda.yaml"])
+    keda = documents([deploy_projects["scaled"] / "k8s" / "base" / "keda.yaml"])
     indexes = {
         t["metadata"]["databaseIndex"]
         for d in keda
@@ -373,9 +354,9 @@ def test_network_policy_allows_only_dns_redis_database_and_collector(
     assert indexes == {"2"}
 
 
-@pytest.mark.parametrize("name", list(SPECS))
-def test_kustomizations_list_every_manifest(projects: dict[str, Path], name: str) -> None:
-    root = projects[name] / "k8s"
+@pytest.mark.parametrize("name", list(DEPLOY_SPECS))
+def test_kustomizations_list_every_manifest(deploy_projects: dict[str, Path], name: str) -> None:
+    root = deploy_projects[name] / "k8s"
     base = yaml.safe_load((root / "base" / "kustomization.yaml").read_text())
     listed = sorted(base["resources"])
     present = sorted(
@@ -394,8 +375,10 @@ def test_kustomizations_list_every_manifest(projects: dict[str, Path], name: str
 
 
 @pytest.mark.parametrize("name", ["shop", "minimal"])
-def test_dev_overlay_runs_redis_collector_and_jaeger(projects: dict[str, Path], name: str) -> None:
-    root = projects[name]
+def test_dev_overlay_runs_redis_collector_and_jaeger(
+    deploy_projects: dict[str, Path], name: str
+) -> None:
+    root = deploy_projects[name]
     deployments = by_kind(root, "Deployment")
     services = by_kind(root, "Service")
     assert {"redis", "otel-collector", "jaeger"} <= set(deployments) & set(services)
