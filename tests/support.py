@@ -78,7 +78,20 @@ def private_redis(workdir: Path) -> Iterator[str]:
         yield from _claimed_database()
         return
     port = free_port()
-    proc = subprocess.Popen(
+    proc = redis_server(port, workdir, binary)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        if not wait_for(lambda: redis.Redis.from_url(url).ping(), 10):
+            raise RuntimeError("redis-server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def redis_server(port: int, workdir: Path, binary: str = "redis-server") -> subprocess.Popen[bytes]:
+    """Start a redis-server on 127.0.0.1:`port` that keeps nothing on disk."""
+    return subprocess.Popen(
         [
             binary,
             "--port",
@@ -96,14 +109,6 @@ def private_redis(workdir: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
-        if not wait_for(lambda: redis.Redis.from_url(url).ping(), 10):
-            raise RuntimeError("redis-server did not start")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _claimed_database() -> Iterator[str]:

@@ -18,7 +18,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from support import ROOT, Processes, Project, free_port, project_venv, purista, wait_for
+from support import (
+    ROOT,
+    Processes,
+    Project,
+    free_port,
+    project_venv,
+    purista,
+    redis_server,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -313,23 +322,7 @@ def test_dev_runs_every_worker_and_stops_them_all_on_ctrl_c(
 
 
 def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = redis_server(port, workdir)
     assert wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1), 10)
     return proc
 
