@@ -78,7 +78,20 @@ def private_redis(workdir: Path) -> Iterator[str]:
         yield from _claimed_database()
         return
     port = free_port()
-    proc = subprocess.Popen(
+    proc = redis_server(port, workdir, binary)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        if not wait_for(lambda: redis.Redis.from_url(url).ping(), 10):
+            raise RuntimeError("redis-server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def redis_server(port: int, workdir: Path, binary: str = "redis-server") -> subprocess.Popen[bytes]:
+    """Start a redis-server on 127.0.0.1:`port` that keeps nothing on disk."""
+    return subprocess.Popen(
         [
             binary,
             "--port",
@@ -96,14 +109,6 @@ def private_redis(workdir: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
-        if not wait_for(lambda: redis.Redis.from_url(url).ping(), 10):
-            raise RuntimeError("redis-server did not start")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _claimed_database() -> Iterator[str]:
@@ -219,3 +224,20 @@ class Project:
         path = self.root / "src" / self.package / "services" / relative
         assert path.is_file(), f"no handler stub at {path}"
         path.write_text(code)
+
+
+# checkov pins `packaging<24`, which pytest 9 and kombu's redis extra cannot share one
+# environment with, so it gets a venv of its own (built once, cached like project venvs).
+CHECKOV = "checkov>=3.2,<4"
+
+
+def tool_venv(name: str, requirement: str) -> Path:
+    """A venv holding one command-line tool, cached by its requirement."""
+    key = hashlib.sha256(requirement.encode()).hexdigest()[:16]
+    venv = CACHE / f"tool-{name}-{key}"
+    if not (venv / ".ok").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        _pip(venv / "bin" / "python", "install", "-q", requirement)
+        (venv / ".ok").write_text("ok")
+    return venv / "bin" / name

@@ -18,6 +18,7 @@ from purista.write import Report, ensure_free
 
 if TYPE_CHECKING:
     from purista.edit import Edited
+    from purista.plan.model import Deploy, Worker
 
 app = typer.Typer(
     name="purista",
@@ -344,12 +345,82 @@ def _add(spec: Path | None, what: str, change: Callable[[str], Edited], *names: 
 
 @app.command()
 def validate(spec: SpecOption = None) -> None:
-    """Validate the spec and report every problem."""
+    """Validate the spec and report every problem; warn when the capacity plan is over budget."""
     from purista.load import load_spec  # noqa: PLC0415
+    from purista.plan.capacity import problems  # noqa: PLC0415
 
     path = _spec_path(spec)
-    pipeline.check(load_spec(path))
+    plan = pipeline.plan_only(load_spec(path))
+    for problem in problems(plan.deploy):
+        err.print(f"warning: {problem} (see `purista plan`)", markup=False)
     out.print(f"[green]ok[/] {path}")
+
+
+@app.command(name="plan")
+def plan_command(
+    spec: SpecOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show each worker's replicas and connections against the budgets; exit 1 if over budget."""
+    from purista.load import load_spec  # noqa: PLC0415
+    from purista.plan.capacity import problems, report  # noqa: PLC0415
+
+    deploy = pipeline.plan_only(load_spec(_spec_path(spec))).deploy
+    if as_json:
+        sys.stdout.write(json.dumps(report(deploy), indent=2) + "\n")
+    else:
+        _print_plan(deploy)
+    if not deploy.ok:
+        raise CheckFailed("over budget:\n  " + "\n  ".join(problems(deploy)))
+
+
+def _plan_row(w: Worker) -> tuple[str, ...]:
+    c = w.capacity
+    label = f"{w.name} v{w.version}" if w.kind == "service" else f"{w.name} (jobs)"
+    numbers = (
+        w.replicas,
+        w.max_replicas,
+        w.concurrency,
+        c.processes,
+        c.db_pool_per_process,
+        c.db_connections_per_instance,
+        c.db_connections_at_max,
+        c.redis_connections_per_instance,
+        c.redis_connections_at_max,
+    )
+    cells = [str(n) for n in numbers]
+    return (label, *cells[:2], w.pool, *cells[2:])
+
+
+def _print_plan(deploy: Deploy) -> None:
+    """The plan as a plain table: fixed columns, the same on a terminal and in a pipe."""
+    head = ("worker", "replicas", "max", "pool", "conc", "procs", "db/proc", "db/inst", "db@max",
+            "redis/inst", "redis@max")  # fmt: skip
+    rows = [head, *(_plan_row(w) for w in deploy.workers)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for row in rows:
+        cells = [
+            cell.ljust(width) if i in (0, 3) else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        out.print("  ".join(cells).rstrip(), markup=False, highlight=False)
+    if deploy.database is not None:
+        db = deploy.database
+        verdict = "ok" if db.ok else "OVER BUDGET"
+        out.print(
+            f"database: {db.used_at_max} of {db.budget} connections at max replicas "
+            f"(max_connections {db.max_connections} - reserved {db.reserved_connections}): "
+            f"{verdict}",
+            markup=False,
+            highlight=False,
+        )
+    redis = deploy.redis
+    verdict = "ok" if redis.ok else "OVER BUDGET"
+    out.print(
+        f"redis: {redis.used_at_max} of {redis.budget} connections at max replicas: {verdict}",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()

@@ -54,6 +54,14 @@ def check(loaded: LoadedSpec) -> Spec:
     return validate_spec(loaded)
 
 
+def plan_only(loaded: LoadedSpec) -> Plan:
+    """Validate a loaded spec and plan its project (names, workers, capacity); nothing rendered."""
+    from purista.plan import build_plan  # noqa: PLC0415
+    from purista.validate import validate_spec  # noqa: PLC0415
+
+    return build_plan(validate_spec(loaded), loaded.text, __version__)
+
+
 def build(loaded: LoadedSpec, example: str | None = None) -> Build:
     """Every file of the project `loaded` describes, formatted; nothing is written.
 

@@ -79,6 +79,7 @@ def render(plan: Plan) -> dict[str, str]:
         if file.template is None:
             continue
         service = plan.service(file.service) if file.service else None
+        worker = plan.worker(file.worker) if file.worker else None
         handler = (
             next(h for h in service.handlers if h.name == file.handler)
             if service and file.handler
@@ -86,11 +87,16 @@ def render(plan: Plan) -> dict[str, str]:
         )
         try:
             text = env.get_template(file.template).render(
-                plan=plan, project=plan.project, service=service, handler=handler
+                plan=plan,
+                project=plan.project,
+                deploy=plan.deploy,
+                service=service,
+                handler=handler,
+                worker=worker,
             )
         except jinja2.TemplateError as exc:
             raise GenerationError(f"template {file.template} failed: {exc}") from exc
-        if file.owner == "generated" and file.path.endswith(".py"):
+        if file.owner == "generated" and file.path.endswith((".py", ".yaml")):
             text = GENERATED_HEADER + text
         out[file.path] = text
     return out

@@ -24,7 +24,13 @@ from ruamel.yaml.error import YAMLError
 from purista import cache
 from purista.errors import SpecError, SpecErrors
 from purista.load import LoadedSpec, Path_, Positions
-from purista.spec.models import QUANTITY_PATTERN, Spec
+from purista.spec.models import (
+    IMAGE_PATTERN,
+    KUBE_LABEL_PATTERN,
+    QUANTITY_PATTERN,
+    TAG_PATTERN,
+    Spec,
+)
 from purista.spec.names import (
     KUBE_NAME_MAX_LENGTH,
     NAME_PATTERN,
@@ -45,6 +51,9 @@ RESERVED_PACKAGES = frozenset(sys.stdlib_module_names) | {
 PATTERNS = {
     NAME_PATTERN: "a name that starts with a letter and uses only letters, digits, `_` and `-`",
     QUANTITY_PATTERN: "a Kubernetes quantity such as `250m`, `1`, `256Mi` or `1Gi`",
+    KUBE_LABEL_PATTERN: "a Kubernetes name of at most 63 lower-case letters, digits and `-`",
+    IMAGE_PATTERN: "an image name such as `ghcr.io/acme/shop` (lower case, no tag)",
+    TAG_PATTERN: "an image tag such as `1.2.0` (letters, digits, `_`, `.` and `-`)",
 }
 
 
@@ -498,6 +507,24 @@ def _check_names(spec: Spec, pos: Positions) -> Iterator[SpecError]:
                 "choose a shorter service or project name"
             )
             yield pos.error(("services", sname), message, at_key=True)
+    for sname, svc in spec.services.items():
+        for qname in svc.queues:
+            try:
+                KubeName(spec.project.name, qname, "jobs")
+            except ValueError:
+                label = "-".join([*words(spec.project.name), *words(qname), "jobs"])
+                message = (
+                    f"`{label}` (project, queue and `jobs`, the name of its worker) is longer "
+                    f"than the {KUBE_NAME_MAX_LENGTH} characters a Kubernetes name may have; "
+                    "choose a shorter queue or project name"
+                )
+                yield pos.error(("services", sname, "queues", qname), message, at_key=True)
+        if svc.uses_database and spec.infrastructure.database is None:
+            yield pos.error(
+                ("services", sname, "uses_database"),
+                "the service uses the database, but `infrastructure.database` is not set; "
+                "declare it (`url`, `max_connections`) so its connections can be planned",
+            )
     yield from _collisions(pos, (("events", e) for e in spec.events), "events")
     yield from _collisions(
         pos,

@@ -81,6 +81,7 @@ def test_generated_project_passes_its_own_tests_linters_and_mypy(
         ["-m", "pytest", "-q", "-p", "no:cacheprovider"],
         ["-m", "ruff", "check", "."],
         ["-m", "ruff", "format", "--check", "."],
+        ["-m", "mypy"],
     ):
         result = subprocess.run(
             [project.python, *args],

@@ -8,6 +8,7 @@ from typing import Any
 from purista.plan.examples import example_for
 from purista.plan.model import (
     CommandLink,
+    Deploy,
     Deployment,
     Event,
     EventLink,
@@ -21,6 +22,7 @@ from purista.plan.model import (
     Route,
     Service,
 )
+from purista.plan.workers import build_deploy
 from purista.spec import models as spec
 from purista.spec.names import ClassName, KubeName, PythonIdentifier
 
@@ -84,7 +86,10 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
         )
         for name, event in sorted(model.events.items())
     )
-    return Plan(project, plan_events, services, _files(project, services), spec_text)
+    deploy = build_deploy(model, project, services)
+    return Plan(
+        project, plan_events, services, deploy, _files(project, services, deploy), spec_text
+    )
 
 
 class _Links:
@@ -256,7 +261,9 @@ _PROJECT_FILES: tuple[tuple[str, Owner], ...] = (
     ("src/{package}/_purista/bridge.py", "generated"),
     ("src/{package}/_purista/cli.py", "generated"),
     ("src/{package}/_purista/context.py", "generated"),
+    ("src/{package}/_purista/dev.py", "generated"),
     ("src/{package}/_purista/errors.py", "generated"),
+    ("src/{package}/_purista/health.py", "generated"),
     ("src/{package}/_purista/inprocess.py", "generated"),
     ("src/{package}/_purista/jobs.py", "generated"),
     ("src/{package}/_purista/project.py", "generated"),
@@ -278,11 +285,40 @@ _SERVICE_FILES: tuple[str, ...] = (
 )
 
 
-def _files(project: Project, services: tuple[Service, ...]) -> tuple[File, ...]:
+# Deployment files: the kustomize base is generated, the overlays are the user's to edit too.
+_DEPLOY_FILES: tuple[tuple[str, Owner], ...] = (
+    ("Dockerfile", "merged"),
+    (".dockerignore", "merged"),
+    ("docker-compose.yaml", "merged"),
+    ("k8s/base/kustomization.yaml", "generated"),
+    ("k8s/base/namespace.yaml", "generated"),
+    ("k8s/base/settings.yaml", "generated"),
+    ("k8s/base/network-policy.yaml", "generated"),
+    ("k8s/overlays/dev/kustomization.yaml", "merged"),
+    ("k8s/overlays/dev/redis.yaml", "merged"),
+    ("k8s/overlays/dev/otel-collector.yaml", "merged"),
+    ("k8s/overlays/dev/jaeger.yaml", "merged"),
+    ("k8s/overlays/prod/kustomization.yaml", "merged"),
+)
+
+
+def _files(project: Project, services: tuple[Service, ...], deploy: Deploy) -> tuple[File, ...]:
     files = [
         File(path.format(package=project.package), path + ".jinja", owner)
-        for path, owner in _PROJECT_FILES
+        for path, owner in _PROJECT_FILES + _DEPLOY_FILES
     ]
+    if deploy.uses_database:
+        dev_db = "k8s/overlays/dev/postgres.yaml"
+        files.append(File(dev_db, dev_db + ".jinja", "merged"))
+        path = f"src/{project.package}/_purista/database.py"
+        files.append(File(path, "src/{package}/_purista/database.py.jinja", "generated"))
+    if deploy.autoscaled:
+        files.append(File("k8s/base/keda.yaml", "k8s/base/keda.yaml.jinja", "generated"))
+    for worker in deploy.workers:
+        path = f"k8s/base/workers/{worker.kube_name}.yaml"
+        files.append(
+            File(path, "k8s/base/workers/{worker}.yaml.jinja", "generated", worker=worker.kube_name)
+        )
     files.append(File(f"src/{project.package}/events.py", None, "generated"))
     for svc in services:
         base = f"src/{project.package}/services/{svc.ident}/"

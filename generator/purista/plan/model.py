@@ -10,6 +10,7 @@ from typing import Literal
 
 Owner = Literal["generated", "user", "merged"]
 HandlerKind = Literal["command", "subscription", "queue"]
+PoolKind = Literal["prefork", "threads"]
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class Deployment:
     replicas: int
     max_replicas: int
     concurrency: int
-    pool: Literal["prefork", "threads"]
+    pool: PoolKind
     cpu: str
     memory: str
 
@@ -178,6 +179,110 @@ class Project:
 
 
 @dataclass(frozen=True)
+class Autoscale:
+    """Scaling on the length of the Redis lists a worker consumes (a KEDA ScaledObject)."""
+
+    min_replicas: int
+    max_replicas: int
+    target_queue_length: int
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Connections one worker opens: per process, per instance and at its max replicas.
+
+    `processes` are the processes that run handlers (a prefork worker's children, or
+    the one process of a threads or job-queue worker); `redis_consumer` is what the
+    instance holds besides them (Celery's consumer, or a job worker's lease keeper).
+    """
+
+    processes: int
+    db_pool_per_process: int
+    db_connections_per_instance: int
+    db_connections_at_max: int
+    redis_consumer: int
+    redis_per_process: int
+    redis_connections_per_instance: int
+    redis_connections_at_max: int
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One kind of worker process: a service's Celery worker or a job queue's worker."""
+
+    name: str  # the service's or the queue's name, as the spec spells it
+    kind: Literal["service", "queue"]
+    service: str
+    version: int
+    kube_name: str
+    args: tuple[str, ...]  # after `python -m <package>`
+    lists: tuple[str, ...]  # the Redis lists it takes work from, its own queue first
+    replicas: int
+    max_replicas: int
+    autoscale: Autoscale | None
+    pool: PoolKind
+    concurrency: int
+    cpu: str
+    memory: str
+    longest_timeout: float  # of any handler it runs (a job queue: its lease)
+    grace_period: int  # terminationGracePeriodSeconds
+    uses_database: bool
+    capacity: Capacity
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Connections of every worker at max replicas against what a server allows."""
+
+    max_connections: int
+    reserved_connections: int
+    used_at_max: int
+    users: tuple[tuple[str, int], ...]  # worker and its connections at max, largest first
+
+    @property
+    def budget(self) -> int:
+        """What the workers may use: the server's limit less what is reserved."""
+        return self.max_connections - self.reserved_connections
+
+    @property
+    def ok(self) -> bool:
+        """Whether the workers fit."""
+        return self.used_at_max <= self.budget
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Where and how the project runs: workers, budgets, image and network ports."""
+
+    namespace: str
+    image: str
+    tag: str
+    workers: tuple[Worker, ...]
+    database: Budget | None
+    redis: Budget
+    redis_port: int
+    redis_db: int
+    database_port: int | None
+    otel_port: int
+    shutdown_window: int
+
+    @property
+    def ok(self) -> bool:
+        """Whether every budget holds at max replicas."""
+        return self.redis.ok and (self.database is None or self.database.ok)
+
+    @property
+    def autoscaled(self) -> tuple[Worker, ...]:
+        """The workers KEDA scales."""
+        return tuple(w for w in self.workers if w.autoscale is not None)
+
+    @property
+    def uses_database(self) -> bool:
+        """Whether any worker opens database connections."""
+        return any(w.uses_database for w in self.workers)
+
+
+@dataclass(frozen=True)
 class File:
     """One file of the project: where it goes, what renders it and who owns it."""
 
@@ -186,6 +291,7 @@ class File:
     owner: Owner
     service: str | None = None
     handler: str | None = None
+    worker: str | None = None  # the kube name of a worker, for per-worker files
 
 
 @dataclass(frozen=True)
@@ -195,9 +301,14 @@ class Plan:
     project: Project
     events: tuple[Event, ...]
     services: tuple[Service, ...]
+    deploy: Deploy
     files: tuple[File, ...]
     spec_text: str
 
     def service(self, name: str) -> Service:
         """The service called `name`."""
         return next(s for s in self.services if s.name == name)
+
+    def worker(self, kube_name: str) -> Worker:
+        """The worker whose Kubernetes name is `kube_name`."""
+        return next(w for w in self.deploy.workers if w.kube_name == kube_name)

@@ -15,6 +15,9 @@ JsonSchema = Annotated[
     Field(description="A JSON Schema (draft 2020-12 or draft 7), inline or a `$ref` to a file."),
 ]
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
+KUBE_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+IMAGE_PATTERN = r"^[a-z0-9]+([._/:-][a-z0-9]+)*$"
+TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
 
 
@@ -63,11 +66,16 @@ class Tracing(_Model):
 
 
 class Kubernetes(_Model):
-    """Where and from which image the project is deployed."""
+    """Where and from which image the project is deployed.
 
-    namespace: str | None = None
-    image: str | None = None
-    tag: str = "latest"
+    Defaults: the namespace and image are named after the project; the tag is the
+    generated project's first version, `0.1.0` (never `latest`, which a cluster
+    cannot pin). Overlays set the tag or digest of each release.
+    """
+
+    namespace: Annotated[str, StringConstraints(pattern=KUBE_LABEL_PATTERN)] | None = None
+    image: Annotated[str, StringConstraints(pattern=IMAGE_PATTERN)] | None = None
+    tag: Annotated[str, StringConstraints(pattern=TAG_PATTERN)] = "0.1.0"
 
 
 class Infrastructure(_Model):

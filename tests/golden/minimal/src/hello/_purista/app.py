@@ -41,7 +41,10 @@ def create_app(settings: Settings) -> Celery:
         result_accept_content=["json"],
         task_default_queue=f"{PROJECT}.default",
         task_acks_late=False,
+        # A worker takes a message only when a slot is free, so a queue's Redis list
+        # holds the whole backlog: what KEDA scales on is what waits.
         worker_prefetch_multiplier=1,
+        worker_disable_prefetch=True,
         result_expires=settings.result_expires,
         broker_connection_retry_on_startup=True,
         broker_transport="hello._purista.transport:Transport",

@@ -23,6 +23,7 @@ class ServiceInfo:
     pool: Literal["prefork", "threads"]
     concurrency: int
     state_ttl: int | None
+    uses_database: bool
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,15 @@ class QueueInfo:
 
 
 @dataclass(frozen=True)
+class WorkerInfo:
+    """A worker process of the project: its command line and how long it may take to stop."""
+
+    name: str
+    args: tuple[str, ...]
+    grace_period: int
+
+
+@dataclass(frozen=True)
 class Route:
     """One subscription of an event: its task and durable queue."""
 
@@ -69,6 +79,7 @@ SERVICES: dict[str, ServiceInfo] = {
         pool="prefork",
         concurrency=4,
         state_ttl=None,
+        uses_database=False,
     ),
 }
 
@@ -79,3 +90,8 @@ COMMANDS: dict[str, CommandInfo] = {
 EVENT_ROUTES: dict[str, tuple[Route, ...]] = {}
 
 QUEUES: dict[str, QueueInfo] = {}
+
+# Every worker `dev` starts (one of each), with its Kubernetes grace period.
+WORKERS: tuple[WorkerInfo, ...] = (
+    WorkerInfo(name="hello-greeter-v1", args=("worker", "greeter"), grace_period=60),
+)

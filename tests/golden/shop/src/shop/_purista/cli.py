@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(run=_worker)
 
+    dev = commands.add_parser("dev", help="run every worker of the project here, until Ctrl-C")
+    dev.set_defaults(run=_dev)
+
     invoke = commands.add_parser("invoke", help="run a command and print its output as JSON")
     invoke.add_argument("target", help="<service>.v<N>.<command>")
     invoke.add_argument("payload", help="the payload as a JSON object")
@@ -97,6 +100,12 @@ def _worker(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             args.service, concurrency=args.concurrency, pool=args.pool, loglevel=args.loglevel
         )
     return 0
+
+
+def _dev(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from shop._purista.dev import run
+
+    return run()
 
 
 def _invoke(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

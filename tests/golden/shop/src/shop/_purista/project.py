@@ -23,6 +23,7 @@ class ServiceInfo:
     pool: Literal["prefork", "threads"]
     concurrency: int
     state_ttl: int | None
+    uses_database: bool
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,15 @@ class QueueInfo:
 
 
 @dataclass(frozen=True)
+class WorkerInfo:
+    """A worker process of the project: its command line and how long it may take to stop."""
+
+    name: str
+    args: tuple[str, ...]
+    grace_period: int
+
+
+@dataclass(frozen=True)
 class Route:
     """One subscription of an event: its task and durable queue."""
 
@@ -69,6 +79,7 @@ SERVICES: dict[str, ServiceInfo] = {
         pool="threads",
         concurrency=2,
         state_ttl=None,
+        uses_database=False,
     ),
     "order": ServiceInfo(
         name="order",
@@ -79,6 +90,7 @@ SERVICES: dict[str, ServiceInfo] = {
         pool="prefork",
         concurrency=4,
         state_ttl=None,
+        uses_database=True,
     ),
     "user": ServiceInfo(
         name="user",
@@ -89,6 +101,7 @@ SERVICES: dict[str, ServiceInfo] = {
         pool="threads",
         concurrency=10,
         state_ttl=300,
+        uses_database=True,
     ),
 }
 
@@ -120,3 +133,15 @@ QUEUES: dict[str, QueueInfo] = {
         recovery_batch_size=20,
     ),
 }
+
+# Every worker `dev` starts (one of each), with its Kubernetes grace period.
+WORKERS: tuple[WorkerInfo, ...] = (
+    WorkerInfo(name="shop-email-v1", args=("worker", "email"), grace_period=60),
+    WorkerInfo(name="shop-order-v1", args=("worker", "order"), grace_period=60),
+    WorkerInfo(name="shop-user-v1", args=("worker", "user"), grace_period=60),
+    WorkerInfo(
+        name="shop-process-avatar-jobs",
+        args=("worker", "--queue", "processAvatar"),
+        grace_period=330,
+    ),
+)

@@ -9,24 +9,98 @@ import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import replace
 from types import FrameType
+from typing import Any
 
 from billiard.process import current_process
-from celery.signals import worker_init, worker_process_init, worker_process_shutdown
+from celery import bootsteps
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutting_down,
+)
 from opentelemetry.context import attach, detach
 
-from shop._purista import telemetry
+from shop._purista import database, health, telemetry
 from shop._purista.app import get_app, get_bridge, get_client, get_jobs, register, states_for
 from shop._purista.context import Message
 from shop._purista.errors import InvalidPayload
 from shop._purista.jobs import Claimed, JobStore
-from shop._purista.project import QUEUES, SERVICES, QueueInfo
+from shop._purista.project import PROJECT, QUEUES, SERVICES, QueueInfo
 from shop._purista.runner import Binding, execute
+from shop._purista.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] [trace %(otelTraceID)s span %(otelSpanID)s] %(message)s"
+
+
+class _Loop:
+    """What the heartbeat knows of the worker: is it connected, and does its loop turn."""
+
+    connected = False
+    last_tick = time.monotonic()
+
+    @classmethod
+    def tick(cls) -> None:
+        cls.last_tick = time.monotonic()
+
+
+class Heartbeat(bootsteps.StartStopStep):
+    """Beats the heartbeat file while the worker's event loop turns, or while it reconnects.
+
+    The loop's own timer records each turn; a thread touches the file when the
+    last turn is recent, or when the consumer is reconnecting to Redis (its loop
+    does not turn then, and a restart would not help). A loop stuck while
+    connected stops the beat, and the liveness probe restarts the worker.
+    """
+
+    requires = ("celery.worker.components:Timer",)
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.tref: Any = None
+        self.stopped = threading.Event()
+
+    def start(self, parent: Any) -> None:
+        _Loop.tick()
+        self.tref = parent.timer.call_repeatedly(health.HEARTBEAT_INTERVAL / 2, _Loop.tick)
+        threading.Thread(target=self._beat, name="purista-heartbeat", daemon=True).start()
+
+    def stop(self, parent: Any) -> None:
+        self.stopped.set()
+        health.set_ready(False)
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+
+    def _beat(self) -> None:
+        while True:
+            stale = time.monotonic() - _Loop.last_tick > 3 * health.HEARTBEAT_INTERVAL
+            if not (_Loop.connected and stale):
+                health.beat()
+            if self.stopped.wait(health.HEARTBEAT_INTERVAL / 2):
+                return
+
+
+class Readiness(bootsteps.StartStopStep):
+    """Ready while the consumer is connected and taking messages; not while it reconnects."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, parent: Any) -> None:
+        _Loop.connected = True
+        health.set_ready(True)
+
+    def stop(self, parent: Any) -> None:
+        _Loop.connected = False
+        health.set_ready(False)
+
+    def shutdown(self, parent: Any) -> None:
+        self.stop(parent)
 
 
 def run_worker(
@@ -34,9 +108,16 @@ def run_worker(
 ) -> None:
     """Consume `service`'s queues until stopped (SIGTERM finishes running tasks first)."""
     info = SERVICES[service]
+    pool = pool or os.environ.get("PURISTA_POOL") or info.pool
+    concurrency = concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))
+    health.set_ready(False)
     app = get_app()
+    app.steps["worker"].add(Heartbeat)
+    app.steps["consumer"].add(Readiness)
+    worker_shutting_down.connect(_not_ready, weak=False)
+    if info.uses_database:
+        _open_database(pool, concurrency, f"{PROJECT}.{service}.v{info.version}")
     register(app, importlib.import_module(info.tasks_module).BINDINGS)
-    kind = pool or os.environ.get("PURISTA_POOL") or info.pool
     telemetry.install_log_ids()
     app.conf.worker_log_format = LOG_FORMAT
     app.conf.worker_task_log_format = LOG_FORMAT
@@ -49,7 +130,7 @@ def run_worker(
             observe_subscriptions(info.consumes[1:])
 
     def in_worker(**_: object) -> None:
-        if kind != "prefork":
+        if pool != "prefork":
             telemetry.setup(service)
             observe_subscriptions(info.consumes[1:])
 
@@ -63,9 +144,9 @@ def run_worker(
             "--queues",
             ",".join(info.consumes),
             "--pool",
-            kind,
+            pool,
             "--concurrency",
-            str(concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))),
+            str(concurrency),
             "--hostname",
             f"{service}.v{info.version}.{os.getpid()}@{socket.gethostname()}",
             "--loglevel",
@@ -115,6 +196,28 @@ def observe_queue(store: JobStore, queue: QueueInfo) -> None:
         telemetry.observe(f"purista.queue.{figure}", description, unit, read, "purista.queue")
 
 
+def _not_ready(**_: Any) -> None:
+    health.set_ready(False)
+
+
+def _open_database(pool: str, concurrency: int, name: str) -> None:
+    """Size the database pool from the plan's numbers; open it after fork, or here for threads."""
+    database.configure(database.pool_size(pool, concurrency, Settings.from_env()), name)
+    if pool == "prefork":
+        worker_process_init.connect(_open_child_pool, weak=False)
+        worker_process_shutdown.connect(_close_child_pool, weak=False)
+    else:
+        database.get_pool()
+
+
+def _open_child_pool(**_: Any) -> None:
+    database.get_pool()
+
+
+def _close_child_pool(**_: Any) -> None:
+    database.close_pool()
+
+
 def run_job_worker(queue: str, *, concurrency: int | None = None, loglevel: str = "INFO") -> None:
     """Run the jobs of `queue` on `concurrency` threads until SIGTERM or SIGINT."""
     telemetry.install_log_ids()
@@ -122,11 +225,14 @@ def run_job_worker(queue: str, *, concurrency: int | None = None, loglevel: str 
         level=loglevel.upper(), format=LOG_FORMAT.replace("processName", "threadName")
     )
     telemetry.setup(queue)
+    health.set_ready(False)
     info = QUEUES[queue]
     service = SERVICES[info.service]
     bindings = importlib.import_module(service.tasks_module).BINDINGS
     binding = next(b for b in bindings if b.kind == "queue" and b.task == queue)
     threads = concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))
+    if service.uses_database:
+        _open_database("threads", threads, f"{PROJECT}.jobs.{queue}")
     store = get_jobs()
     observe_queue(store, info)
     JobWorker(info, binding, store, threads).run()
@@ -176,6 +282,7 @@ class JobWorker:
         keeper.start()
         for thread in workers:
             thread.start()
+        health.set_ready(True)
         for thread in workers:
             while thread.is_alive():
                 thread.join(0.5)
@@ -185,6 +292,7 @@ class JobWorker:
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         logger.info("stopping: running jobs finish, no new ones start")
+        health.set_ready(False)
         self.stopping.set()
 
     def _work(self) -> None:
@@ -241,7 +349,12 @@ class JobWorker:
                 self.running.pop(job.id, None)
 
     def _keep(self) -> None:
+        """Renew leases, promote and recover; beat the heartbeat whether or not Redis answers."""
+        last_beat = 0.0
         while not self.done.wait(self.poll):
+            if time.monotonic() - last_beat >= health.HEARTBEAT_INTERVAL / 2:
+                health.beat()
+                last_beat = time.monotonic()
             try:
                 with self.lock:
                     running = list(self.running.values())

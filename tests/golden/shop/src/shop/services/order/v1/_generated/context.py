@@ -10,6 +10,7 @@ from shop import events
 from shop._purista import wire
 from shop._purista.bridge import Bridge
 from shop._purista.context import Context, Message, Outbox
+from shop._purista.database import Resources
 from shop._purista.jobs import Job
 from shop._purista.project import COMMANDS
 from shop._purista.states import States
@@ -65,10 +66,12 @@ class PlaceOrderEmit(Outbox):
 class PlaceOrderContext(Context):
     """Context of command order.v1.placeOrder."""
 
+    resources: Resources
     invoke: PlaceOrderInvoke
     emit: PlaceOrderEmit
 
     def __init__(self, *, name: str, bridge: Bridge, message: Message, states: States) -> None:
         super().__init__(name=name, bridge=bridge, message=message, states=states)
+        self.resources = Resources()
         self.invoke = PlaceOrderInvoke(bridge, message)
         self.emit = PlaceOrderEmit(bridge, message)

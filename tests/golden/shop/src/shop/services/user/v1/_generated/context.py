@@ -9,6 +9,7 @@ from typing import Any
 from shop._purista import wire
 from shop._purista.bridge import Bridge
 from shop._purista.context import Context, Message, Outbox
+from shop._purista.database import Resources
 from shop._purista.jobs import Job
 from shop._purista.project import QUEUES
 from shop._purista.states import States
@@ -58,10 +59,12 @@ class SignUpQueue(Outbox):
 class SignUpContext(Context):
     """Context of command user.v1.signUp."""
 
+    resources: Resources
     queue: SignUpQueue
 
     def __init__(self, *, name: str, bridge: Bridge, message: Message, states: States) -> None:
         super().__init__(name=name, bridge=bridge, message=message, states=states)
+        self.resources = Resources()
         self.queue = SignUpQueue(bridge, message)
 
 
@@ -71,8 +74,11 @@ class SignUpContext(Context):
 class GetUserContext(Context):
     """Context of command user.v1.getUser."""
 
+    resources: Resources
+
     def __init__(self, *, name: str, bridge: Bridge, message: Message, states: States) -> None:
         super().__init__(name=name, bridge=bridge, message=message, states=states)
+        self.resources = Resources()
 
 
 # queue processAvatar
@@ -81,5 +87,8 @@ class GetUserContext(Context):
 class ProcessAvatarContext(Context):
     """Context of queue processAvatar."""
 
+    resources: Resources
+
     def __init__(self, *, name: str, bridge: Bridge, message: Message, states: States) -> None:
         super().__init__(name=name, bridge=bridge, message=message, states=states)
+        self.resources = Resources()

@@ -1,0 +1,211 @@
+"""`purista plan`: the capacity plan's numbers, checked against sums done by hand.
+
+A prefork worker with concurrency C is C processes, each with a database pool of
+1; a threads worker is one process with a pool of C; a job-queue worker is one
+process with a thread (and a connection) per unit of `concurrency`. Redis, per
+instance: 4 for a Celery worker's consumer plus 3 per slot (producer, result
+backend, runtime client); a job worker's keeper 1 plus 2 per thread (no results).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import EXAMPLES, ROOT, purista
+
+SCALED = ROOT / "tests" / "specs" / "scaled.yaml"
+
+
+def plan_json(spec: Path) -> tuple[int, dict[str, Any], str]:
+    result = purista("plan", "--spec", str(spec), "--json")
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout), result.stderr
+
+
+def by_name(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in plan["services"]}
+
+
+def test_shop_plan_by_hand() -> None:
+    code, plan, _ = plan_json(EXAMPLES / "shop.yaml")
+    assert code == 0
+    rows = by_name(plan)
+    expected = {
+        # name: replicas, max, pool, concurrency, db/process, db/instance, db@max, redis@max
+        "user": (3, 6, "threads", 10, 10, 10, 6 * 10, 6 * (4 + 3 * 10)),
+        "processAvatar": (3, 6, "threads", 2, 2, 2, 6 * 2, 6 * (1 + 2 * 2)),
+        "order": (2, 2, "prefork", 4, 1, 4, 2 * 4, 2 * (4 + 4 * 3)),
+        "email": (1, 1, "threads", 2, 0, 0, 0, 1 * (4 + 3 * 2)),
+    }
+    for name, (
+        replicas,
+        most,
+        pool,
+        conc,
+        per_proc,
+        per_inst,
+        db_max,
+        redis_max,
+    ) in expected.items():
+        row = rows[name]
+        got = (
+            row["replicas"],
+            row["max_replicas"],
+            row["pool"],
+            row["concurrency"],
+            row["db_pool_per_process"],
+            row["db_connections_per_instance"],
+            row["db_connections_at_max"],
+            row["redis_connections_at_max"],
+        )
+        assert got == (replicas, most, pool, conc, per_proc, per_inst, db_max, redis_max), name
+    assert plan["database"] == {
+        "max_connections": 100,
+        "reserved_connections": 10,
+        "budget": 90,
+        "used_at_max": 60 + 12 + 8,
+        "ok": True,
+    }
+    assert plan["redis"]["budget"] == 10000
+    assert plan["redis"]["used_at_max"] == 204 + 30 + 32 + 10
+    assert plan["ok"] is True and plan["problems"] == []
+
+
+def test_scaled_plan_by_hand_prefork_versus_threads() -> None:
+    code, plan, _ = plan_json(SCALED)
+    assert code == 0
+    rows = by_name(plan)
+    ingest = rows["ingest"]  # prefork x 8, autoscaled to 12
+    assert ingest["processes_per_instance"] == 8
+    assert ingest["db_pool_per_process"] == 1
+    assert ingest["db_connections_per_instance"] == 8
+    assert ingest["db_connections_at_max"] == 12 * 8
+    assert ingest["redis_connections_per_process"] == 3
+    assert ingest["redis_connections_per_instance"] == 4 + 8 * 3
+    assert ingest["redis_connections_at_max"] == 12 * 28
+    assert ingest["redis_per_instance_by_use"] == {
+        "broker": 4 + 8,  # the consumer, and a producer per child
+        "results": 8,
+        "state_replies_and_jobs": 8,
+    }
+    notify = rows["notification-service"]  # threads x 16, no database, scales 0..5
+    assert notify["processes_per_instance"] == 1
+    assert notify["redis_connections_per_process"] == 16 * 3
+    assert (notify["max_replicas"], notify["db_connections_at_max"]) == (5, 0)
+    assert notify["redis_connections_at_max"] == 5 * (4 + 48)
+    reports, render = rows["reports"], rows["renderReport"]
+    assert (reports["db_connections_at_max"], reports["redis_connections_at_max"]) == (2, 10)
+    assert render["kind"] == "queue" and render["service"] == "reports"
+    assert (render["pool"], render["concurrency"], render["db_pool_per_process"]) == (
+        "threads",
+        3,
+        3,
+    )
+    assert render["redis_connections_at_max"] == 1 + 2 * 3
+    assert render["redis_per_instance_by_use"] == {
+        "broker": 3,
+        "results": 0,
+        "state_replies_and_jobs": 1 + 3,  # the lease keeper, and a connection per thread
+    }
+    for row in rows.values():
+        assert (
+            sum(row["redis_per_instance_by_use"].values())
+            == (row["redis_connections_per_instance"])
+        )
+    assert plan["database"]["budget"] == 300 - 20
+    assert plan["database"]["used_at_max"] == 96 + 2 + 3
+    assert plan["redis"] == {
+        "max_connections": 2000,
+        "reserved_connections": 0,
+        "budget": 2000,
+        "used_at_max": 336 + 260 + 10 + 7,
+        "ok": True,
+    }
+    # Grace periods: the longest handler (or lease) plus the 30 s shutdown window.
+    assert ingest["grace_period_seconds"] == 120 + 30
+    assert notify["grace_period_seconds"] == 30 + 30
+    assert reports["grace_period_seconds"] == 600 + 30
+    assert render["grace_period_seconds"] == 900 + 30
+
+
+def over_budget(tmp_path: Path) -> Path:
+    text = SCALED.read_text()
+    text = text.replace("max_connections: 300, reserved_connections: 20", "max_connections: 100")
+    text = text.replace("max_connections: 2000", "max_connections: 500")
+    spec = tmp_path / "purista.yaml"
+    spec.write_text(text)
+    return spec
+
+
+def test_over_budget_exits_1_naming_the_services_and_the_fix(tmp_path: Path) -> None:
+    spec = over_budget(tmp_path)
+    code, plan, stderr = plan_json(spec)
+    assert code == 1
+    assert plan["ok"] is False
+    # 96 + 2 + 3 = 101 > 100 - 10 (the default reserve); 613 > 500.
+    assert plan["database"] == {
+        "max_connections": 100,
+        "reserved_connections": 10,
+        "budget": 90,
+        "used_at_max": 101,
+        "ok": False,
+    }
+    assert plan["redis"]["ok"] is False and plan["redis"]["used_at_max"] == 613
+    assert "ingest v1 (96)" in stderr and "job queue renderReport (3)" in stderr
+    assert "notification-service v1 (260)" in stderr
+    assert "PgBouncer" in stderr and "concurrency" in stderr and "max replicas" in stderr
+
+    table = purista("plan", "--spec", str(spec))
+    assert table.returncode == 1
+    assert "database: 101 of 90 connections at max replicas" in table.stdout
+    assert "OVER BUDGET" in table.stdout
+
+
+def test_validate_warns_about_the_budget_but_passes(tmp_path: Path) -> None:
+    result = purista("validate", "--spec", str(over_budget(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok ")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2
+    assert "database: 101 connections at max replicas" in warnings[0]
+    assert "redis: 613 connections" in warnings[1]
+
+
+def test_validate_is_quiet_within_budget() -> None:
+    result = purista("validate", "--spec", str(SCALED))
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("pool", "concurrency", "per_process", "per_instance"),
+    [("prefork", 8, 1, 8), ("threads", 8, 8, 8), ("prefork", 1, 1, 1), ("threads", 1, 1, 1)],
+)
+def test_database_pool_follows_the_process_model(
+    tmp_path: Path, pool: str, concurrency: int, per_process: int, per_instance: int
+) -> None:
+    spec = tmp_path / "purista.yaml"
+    spec.write_text(
+        "spec_version: 1\n"
+        "project: {name: pools}\n"
+        "infrastructure: {database: {url: 'postgresql://db/pools', max_connections: 50}}\n"
+        "services:\n"
+        "  store:\n"
+        f"    deployment: {{replicas: 4, concurrency: {concurrency}, pool: {pool}}}\n"
+        "    uses_database: true\n"
+        "    commands: {put: {}}\n"
+    )
+    code, plan, _ = plan_json(spec)
+    row = plan["services"][0]
+    assert row["db_pool_per_process"] == per_process
+    assert row["db_connections_per_instance"] == per_instance
+    assert row["db_connections_at_max"] == 4 * per_instance
+    assert code == (0 if 4 * per_instance <= 40 else 1)
+
+
+def test_the_plan_of_an_invalid_spec_is_refused_like_validate() -> None:
+    result = purista("plan", "--spec", str(ROOT / "tests/specs/invalid/unknown_key.yaml"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
