@@ -137,10 +137,10 @@ def _enqueue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from hello._purista import telemetry, wire
     from hello._purista.app import get_bridge
     from hello._purista.errors import InvalidPayload
-    from hello._purista.inprocess import bindings
+    from hello._purista.runner import job_binding
 
     queue = QUEUES[args.queue]
-    model = bindings()[queue.name].payload
+    model = job_binding(queue.name).payload
     try:
         payload = wire.to_wire(model, _json_arg(parser, args.payload), f"job {queue.name}")
     except InvalidPayload as exc:

@@ -12,6 +12,9 @@ Redis database. Here every state lives in Redis and each change is one Lua scrip
     <project>:jobs:<queue>:key:<key>     idempotency key -> job id
     <project>:job:<id>                   hash: status, payload, attempt, last error, result, ...
 
+A job's status is queued, scheduled (delayed), running, succeeded, failed (an
+attempt failed; the next one is scheduled) or dead (in the dead-letter list).
+
 A running job's lease is renewed by its worker every third of the lease, so a
 job may run longer than its lease while its worker lives; when the worker dies,
 any other worker of the queue runs the job again once the lease has expired.
@@ -31,8 +34,6 @@ import redis
 from hello._purista.project import PROJECT, QueueInfo
 
 PayloadT = TypeVar("PayloadT")
-
-STATUSES = ("queued", "scheduled", "running", "succeeded", "failed", "dead")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -30,7 +29,7 @@ from hello._purista.context import Message
 from hello._purista.errors import InvalidPayload
 from hello._purista.jobs import Claimed, JobStore
 from hello._purista.project import QUEUES, SERVICES, QueueInfo
-from hello._purista.runner import Binding, execute
+from hello._purista.runner import Binding, execute, job_binding, service_bindings
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ def run_worker(
     app.steps["worker"].add(Heartbeat)
     app.steps["consumer"].add(Readiness)
     worker_shutting_down.connect(_not_ready, weak=False)
-    register(app, importlib.import_module(info.tasks_module).BINDINGS)
+    register(app, service_bindings(service))
     telemetry.install_log_ids()
     app.conf.worker_log_format = LOG_FORMAT
     app.conf.worker_task_log_format = LOG_FORMAT
@@ -206,9 +205,7 @@ def run_job_worker(queue: str, *, concurrency: int | None = None, loglevel: str 
     telemetry.setup(queue)
     health.set_ready(False)
     info = QUEUES[queue]
-    service = SERVICES[info.service]
-    bindings = importlib.import_module(service.tasks_module).BINDINGS
-    binding = next(b for b in bindings if b.kind == "queue" and b.task == queue)
+    binding = job_binding(queue)
     threads = concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))
     store = get_jobs()
     observe_queue(store, info)

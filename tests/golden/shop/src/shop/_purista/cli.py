@@ -137,10 +137,10 @@ def _enqueue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from shop._purista import telemetry, wire
     from shop._purista.app import get_bridge
     from shop._purista.errors import InvalidPayload
-    from shop._purista.inprocess import bindings
+    from shop._purista.runner import job_binding
 
     queue = QUEUES[args.queue]
-    model = bindings()[queue.name].payload
+    model = job_binding(queue.name).payload
     try:
         payload = wire.to_wire(model, _json_arg(parser, args.payload), f"job {queue.name}")
     except InvalidPayload as exc:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -15,7 +14,7 @@ from pydantic import BaseModel
 from shop._purista import wire
 from shop._purista.context import Message
 from shop._purista.project import EVENT_ROUTES, SERVICES, CommandInfo, QueueInfo
-from shop._purista.runner import Binding, execute
+from shop._purista.runner import Binding, execute, service_bindings
 from shop._purista.states import MemoryStates
 
 logger = logging.getLogger(__name__)
@@ -25,11 +24,7 @@ Answer = Mapping[str, Any] | BaseModel | BaseException | Callable[[dict[str, Any
 
 def bindings() -> dict[str, Binding]:
     """Every handler of the project, by task name."""
-    found: dict[str, Binding] = {}
-    for info in SERVICES.values():
-        for binding in importlib.import_module(info.tasks_module).BINDINGS:
-            found[binding.task] = binding
-    return found
+    return {b.task: b for service in SERVICES for b in service_bindings(service)}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from shop._purista import telemetry, wire
 from shop._purista.bridge import Bridge
 from shop._purista.context import Context, Message
 from shop._purista.jobs import Job
+from shop._purista.project import QUEUES, SERVICES
 from shop._purista.states import States
 
 
@@ -47,6 +48,18 @@ class Binding:
     def handler(self) -> Callable[..., Any]:
         """The user's `handle` function (imported on first use)."""
         return _load(self.module)
+
+
+def service_bindings(service: str) -> tuple[Binding, ...]:
+    """The handlers of one service (its generated tasks module, imported on first use)."""
+    return tuple(importlib.import_module(SERVICES[service].tasks_module).BINDINGS)
+
+
+def job_binding(queue: str) -> Binding:
+    """The handler of a job queue."""
+    return next(
+        b for b in service_bindings(QUEUES[queue].service) if b.kind == "queue" and b.task == queue
+    )
 
 
 _handlers: dict[str, Callable[..., Any]] = {}

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -30,7 +29,7 @@ from shop._purista.context import Message
 from shop._purista.errors import InvalidPayload
 from shop._purista.jobs import Claimed, JobStore
 from shop._purista.project import PROJECT, QUEUES, SERVICES, QueueInfo
-from shop._purista.runner import Binding, execute
+from shop._purista.runner import Binding, execute, job_binding, service_bindings
 from shop._purista.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -117,7 +116,7 @@ def run_worker(
     worker_shutting_down.connect(_not_ready, weak=False)
     if info.uses_database:
         _open_database(pool, concurrency, f"{PROJECT}.{service}.v{info.version}")
-    register(app, importlib.import_module(info.tasks_module).BINDINGS)
+    register(app, service_bindings(service))
     telemetry.install_log_ids()
     app.conf.worker_log_format = LOG_FORMAT
     app.conf.worker_task_log_format = LOG_FORMAT
@@ -227,11 +226,9 @@ def run_job_worker(queue: str, *, concurrency: int | None = None, loglevel: str 
     telemetry.setup(queue)
     health.set_ready(False)
     info = QUEUES[queue]
-    service = SERVICES[info.service]
-    bindings = importlib.import_module(service.tasks_module).BINDINGS
-    binding = next(b for b in bindings if b.kind == "queue" and b.task == queue)
+    binding = job_binding(queue)
     threads = concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))
-    if service.uses_database:
+    if SERVICES[info.service].uses_database:
         _open_database("threads", threads, f"{PROJECT}.jobs.{queue}")
     store = get_jobs()
     observe_queue(store, info)
