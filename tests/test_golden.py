@@ -1,4 +1,10 @@
-"""Golden trees: each example spec's whole generated project is committed under tests/golden/.
+"""Golden trees: what each example spec renders is committed under tests/golden/.
+
+The runtime modules every project gets unchanged are not stored there: each copy
+is checked against its source in `generator/purista/runtime/` instead. Nor are the
+kept bases of merged files (`.purista/base/`), which a new project holds equal to
+the files themselves; and the manifest is stored with the hashes of purista's own
+files (the runtime's, and the input hash that covers every template) left out.
 
 Refresh them after an intended change to the generated output with:
 
@@ -8,11 +14,15 @@ Refresh them after an intended change to the generated output with:
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from purista.manifest import BASE_DIR, BASE_SUFFIX, MANIFEST
+from purista.paths import RUNTIME, runtime_modules
 from support import EXAMPLES, ROOT, purista, tree
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -31,14 +41,47 @@ def generate(spec: str, into: Path, hashseed: str = "0", cache: Path | None = No
     return into / spec
 
 
+def rendered(files: dict[str, bytes]) -> dict[str, bytes]:
+    """A generated tree without what is copied, after checking each copy against its source."""
+    manifest = json.loads(files[MANIFEST])
+    runtime = {f"src/{manifest['package']}/_purista/{m}": m for m in runtime_modules()}
+    out: dict[str, bytes] = {}
+    for path, content in files.items():
+        if path in runtime:
+            assert content == (RUNTIME / runtime[path]).read_bytes(), f"{path} is not its source"
+        elif path.startswith(BASE_DIR + "/"):
+            merged = path.removeprefix(BASE_DIR + "/").removesuffix(BASE_SUFFIX)
+            assert content == files[merged], f"{path} differs from {merged} in a new project"
+        else:
+            out[path] = content
+    for path, entry in manifest["files"].items():
+        if path in runtime:
+            assert entry["sha256"] == hashlib.sha256(files[path]).hexdigest()
+            entry["sha256"] = "(the runtime module's hash)"
+    manifest["inputs"]["sha256"] = "(the hash of the spec and of purista's templates)"
+    out[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
+    return out
+
+
+def test_every_runtime_module_but_the_rendered_one_is_copied() -> None:
+    template = ROOT / "templates/project/src/{package}/_purista"
+    assert [p.name for p in template.iterdir()] == ["project.py.jinja"]
+    assert "project.py" not in runtime_modules()
+    for module in runtime_modules():
+        text = (RUNTIME / module).read_text(encoding="utf-8")
+        assert "{{" not in text and "{%" not in text, f"{module} holds Jinja syntax"
+
+
 @pytest.mark.parametrize("spec", SPECS)
 def test_generated_tree_matches_golden(spec: str, tmp_path: Path) -> None:
-    project = generate(spec, tmp_path)
+    got = rendered(tree(generate(spec, tmp_path)))
     golden = GOLDEN / spec
     if os.environ.get("PURISTA_UPDATE_GOLDEN"):
         shutil.rmtree(golden, ignore_errors=True)
-        shutil.copytree(project, golden)
-    got, want = tree(project), tree(golden)
+        for path, content in got.items():
+            (golden / path).parent.mkdir(parents=True, exist_ok=True)
+            (golden / path).write_bytes(content)
+    want = tree(golden)
     problems = []
     for path in sorted(set(got) | set(want)):
         if path not in want:

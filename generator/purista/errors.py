@@ -27,7 +27,7 @@ class SpecError:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class SpecErrors(PuristaError):
+class SpecErrors(PuristaError):  # noqa: N818  (it holds many errors)
     """Every problem found in one spec, reported together."""
 
     def __init__(self, errors: Iterable[SpecError]) -> None:
@@ -41,7 +41,7 @@ class UsageError(PuristaError):
     """A bad command-line argument or a target that cannot be used."""
 
 
-class CheckFailed(PuristaError):
+class CheckFailed(PuristaError):  # noqa: N818  (reads as what happened)
     """A check that did not pass (a stale project, a plan over budget): exit code 1."""
 
     exit_code = 1

@@ -24,9 +24,13 @@ _CONFIG = "pyproject.toml"
 _FORMATTED = (".py", ".pyi", ".md")  # what ruff formats (Python, and Python blocks in Markdown)
 
 
-def format_files(files: dict[str, str]) -> dict[str, str]:
-    """The files with their Python sources fixed (imports, unused names) and formatted by ruff."""
-    sources = sorted(p for p in files if p.endswith(_FORMATTED))
+def format_files(files: dict[str, str], verbatim: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The files with their Python sources fixed (imports, unused names) and formatted by ruff.
+
+    The `verbatim` files (the runtime's copies, formatted where they come from) are
+    left as they are; ruff sees them only as modules the others import.
+    """
+    sources = sorted(p for p in files if p.endswith(_FORMATTED) and p not in verbatim)
     if not sources:
         return dict(files)
     ruff = find_ruff_bin()

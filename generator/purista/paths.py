@@ -1,10 +1,13 @@
-"""Where purista's own data files are: inside the wheel, or at the top of a checkout."""
+"""Where purista's own files are: templates, schemas and the runtime every project gets."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
+
+#: The runtime's modules, copied byte for byte into each project's `_purista/`.
+RUNTIME = _HERE / "runtime"
 
 
 def data_dir(name: str) -> Path:
@@ -13,3 +16,8 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"purista's {name} folder is missing from the installation")
+
+
+def runtime_modules() -> tuple[str, ...]:
+    """The file names of the runtime's modules (`project.py` is rendered, so not among them)."""
+    return tuple(sorted(p.name for p in RUNTIME.glob("*.py")))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from purista._version import __version__
 from purista.errors import PuristaError
 from purista.manifest import Origin
-from purista.paths import data_dir
+from purista.paths import RUNTIME, data_dir
 from purista.write import (
     Output,
     Report,
@@ -70,17 +70,18 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
     from purista.format import format_files  # noqa: PLC0415
     from purista.models import models  # noqa: PLC0415
     from purista.plan import build_plan  # noqa: PLC0415
-    from purista.render import render, render_example  # noqa: PLC0415
+    from purista.render import copy_runtime, render, render_example  # noqa: PLC0415
     from purista.validate import validate_spec  # noqa: PLC0415
 
     refs: set[Path] = set()
     spec = validate_spec(loaded, refs)
     plan = build_plan(spec, loaded.text, __version__)
-    files = render(plan) | models(plan)
+    runtime = copy_runtime(plan)
+    files = render(plan) | models(plan) | runtime
     if example is not None:
         files |= render_example(plan, example)
     files[SPEC_FILE] = loaded.text
-    files = format_files(files)
+    files = format_files(files, verbatim=frozenset(runtime))
     owners = {f.path: f.owner for f in plan.files} | {SPEC_FILE: "user"}
     folder = loaded.path.parent.resolve()
     names = tuple(sorted(ref.relative_to(folder).as_posix() for ref in refs))
@@ -167,12 +168,12 @@ def inputs_hash(spec_text: str, refs: dict[str, bytes]) -> str:
 
 @cache
 def _templates_hash() -> str:
-    """A hash of every template, so a changed template is a changed input."""
-    root = data_dir("templates")
+    """A hash of every template and runtime module, so a change to either is a changed input."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(root).as_posix()}\n".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for root, pattern in ((data_dir("templates"), "*"), (RUNTIME, "*.py")):
+        for path in sorted(p for p in root.rglob(pattern) if p.is_file()):
+            digest.update(f"{root.name}/{path.relative_to(root).as_posix()}\n".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 

@@ -9,7 +9,7 @@ import jinja2
 
 from purista.cache import cache_dir
 from purista.errors import GenerationError
-from purista.paths import data_dir
+from purista.paths import RUNTIME, data_dir
 from purista.plan import Plan
 
 GENERATED_HEADER = (
@@ -100,6 +100,13 @@ def render(plan: Plan) -> dict[str, str]:
             text = GENERATED_HEADER + text
         out[file.path] = text
     return out
+
+
+def copy_runtime(plan: Plan) -> dict[str, str]:
+    """The runtime's modules, as they are in purista, at their paths in the project."""
+    return {
+        f.path: (RUNTIME / f.source).read_text(encoding="utf-8") for f in plan.files if f.source
+    }
 
 
 def render_example(plan: Plan, example: str) -> dict[str, str]:

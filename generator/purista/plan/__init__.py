@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from purista.paths import runtime_modules
 from purista.plan.examples import example_for
 from purista.plan.model import (
     CommandLink,
@@ -256,24 +257,7 @@ _PROJECT_FILES: tuple[tuple[str, Owner], ...] = (
     ("src/{package}/py.typed", "generated"),
     ("src/{package}/testing.py", "generated"),
     ("src/{package}/services/__init__.py", "generated"),
-    ("src/{package}/_purista/__init__.py", "generated"),
-    ("src/{package}/_purista/app.py", "generated"),
-    ("src/{package}/_purista/bridge.py", "generated"),
-    ("src/{package}/_purista/cli.py", "generated"),
-    ("src/{package}/_purista/context.py", "generated"),
-    ("src/{package}/_purista/dev.py", "generated"),
-    ("src/{package}/_purista/errors.py", "generated"),
-    ("src/{package}/_purista/health.py", "generated"),
-    ("src/{package}/_purista/inprocess.py", "generated"),
-    ("src/{package}/_purista/jobs.py", "generated"),
     ("src/{package}/_purista/project.py", "generated"),
-    ("src/{package}/_purista/runner.py", "generated"),
-    ("src/{package}/_purista/settings.py", "generated"),
-    ("src/{package}/_purista/states.py", "generated"),
-    ("src/{package}/_purista/telemetry.py", "generated"),
-    ("src/{package}/_purista/transport.py", "generated"),
-    ("src/{package}/_purista/wire.py", "generated"),
-    ("src/{package}/_purista/worker.py", "generated"),
     ("tests/conftest.py", "generated"),
 )
 _SERVICE_FILES: tuple[str, ...] = (
@@ -307,11 +291,14 @@ def _files(project: Project, services: tuple[Service, ...], deploy: Deploy) -> t
         File(path.format(package=project.package), path + ".jinja", owner)
         for path, owner in _PROJECT_FILES + _DEPLOY_FILES
     ]
+    # The runtime's modules, copied as they are; `database` only where a service uses one.
+    for module in runtime_modules():
+        if module != "database.py" or deploy.uses_database:
+            path = f"src/{project.package}/_purista/{module}"
+            files.append(File(path, None, "generated", source=module))
     if deploy.uses_database:
         dev_db = "k8s/overlays/dev/postgres.yaml"
         files.append(File(dev_db, dev_db + ".jinja", "merged"))
-        path = f"src/{project.package}/_purista/database.py"
-        files.append(File(path, "src/{package}/_purista/database.py.jinja", "generated"))
     if deploy.autoscaled:
         files.append(File("k8s/base/keda.yaml", "k8s/base/keda.yaml.jinja", "generated"))
     for worker in deploy.workers:

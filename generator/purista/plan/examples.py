@@ -38,7 +38,7 @@ def example_for(schema: dict[str, Any]) -> Any | None:
     return value if cls(schema).is_valid(value) else None
 
 
-class _NoExample(Exception):
+class _NoExample(Exception):  # noqa: N818  (a signal to the caller, not an error)
     pass
 
 

@@ -287,11 +287,12 @@ class File:
     """One file of the project: where it goes, what renders it and who owns it."""
 
     path: str
-    template: str | None  # None: written by the models stage
+    template: str | None  # None: copied from the runtime (`source`) or written by the models stage
     owner: Owner
     service: str | None = None
     handler: str | None = None
     worker: str | None = None  # the kube name of a worker, for per-worker files
+    source: str | None = None  # a runtime module copied byte for byte
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,86 @@
+# purista runtime, copied unchanged into each project. Do not edit: `purista generate` rewrites it.
+"""The database pool of this process: psycopg_pool, sized by the capacity plan.
+
+A prefork worker opens one pool per child, after the fork (sockets cannot be
+shared across it); a threads or job-queue worker opens one in its only process.
+The pool is fixed-size (min = max), so what `purista plan` counts is what the
+server sees from the start, not only under peak load.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from .project import PROJECT
+from .settings import Settings
+
+
+class _Process:
+    """The pool of this process, and the size and name the worker configured for it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: ConnectionPool | None = None
+        self.pid = 0
+        self.size = 1
+        self.name = PROJECT
+
+
+_process = _Process()
+
+
+def configure(size: int, name: str) -> None:
+    """The size of each process's pool and the `application_name` its connections carry."""
+    _process.size, _process.name = size, name
+
+
+def pool_size(pool: str, concurrency: int, settings: Settings) -> int:
+    """Connections per process: `PURISTA_DB_POOL_SIZE`, else one per slot of the process."""
+    if settings.db_pool_size:
+        return settings.db_pool_size
+    return 1 if pool in ("prefork", "solo") else concurrency
+
+
+def get_pool() -> ConnectionPool:
+    """The pool of this process, opened on first use; a forked child opens its own."""
+    with _process.lock:
+        if _process.pool is None or _process.pid != os.getpid():
+            # An inherited pool is the parent's: never close or use its sockets here.
+            _process.pool, _process.pid = _open(), os.getpid()
+        return _process.pool
+
+
+def close_pool() -> None:
+    """Close this process's pool (at the end of a worker or a child)."""
+    with _process.lock:
+        if _process.pool is not None and _process.pid == os.getpid():
+            _process.pool.close()
+        _process.pool = None
+
+
+def _open() -> ConnectionPool:
+    url = Settings.from_env().database_url
+    if not url:
+        raise RuntimeError("no database: set DATABASE_URL (or DATABASE_URL_FILE)")
+    kwargs: dict[str, str] = {}
+    if "application_name" not in conninfo_to_dict(url) and not os.environ.get("PGAPPNAME"):
+        kwargs["application_name"] = _process.name
+    size = _process.size
+    pool = ConnectionPool(
+        url, min_size=size, max_size=size, kwargs=kwargs, name=_process.name, open=False
+    )
+    pool.open(wait=False)
+    return pool
+
+
+class Resources:
+    """`context.resources`: what the spec gives a service besides messages."""
+
+    @property
+    def db(self) -> ConnectionPool:
+        """The database pool of this process (`with context.resources.db.connection() as conn`)."""
+        return get_pool()

@@ -1,0 +1,81 @@
+# purista runtime, copied unchanged into each project. Do not edit: `purista generate` rewrites it.
+"""The shapes of what the spec says about a project; `project.py` holds the values.
+
+`project.py` is the one module of the runtime that `purista generate` renders from
+the spec; every other module is the same in every project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+#: The project's import package (`<package>` in `python -m <package>`).
+PACKAGE = __name__.split(".")[0]
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """A service: the queues its worker consumes and the module registering its tasks."""
+
+    name: str
+    version: int
+    queue: str
+    consumes: tuple[str, ...]
+    tasks_module: str
+    pool: Literal["prefork", "threads"]
+    concurrency: int
+    state_ttl: int | None
+    uses_database: bool
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    """Where a command is sent and how long a caller waits for it."""
+
+    task: str
+    queue: str
+    timeout: float
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """A job queue: its service, and how it retries, leases and batches."""
+
+    name: str
+    service: str
+    max_attempts: int
+    backoff_initial: float
+    backoff_max: float
+    backoff_factor: float
+    backoff_jitter: float
+    lease: float
+    concurrency: int
+    schedule_batch_size: int
+    recovery_batch_size: int
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker process of the project: its command line and how long it may take to stop."""
+
+    name: str
+    args: tuple[str, ...]
+    grace_period: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """One subscription of an event: its task and durable queue."""
+
+    task: str
+    queue: str
+
+
+@dataclass(frozen=True)
+class Tracing:
+    """The spec's `tracing` block: defaults for the `OTEL_*` variables."""
+
+    exporter: str
+    endpoint: str
+    sample_ratio: float

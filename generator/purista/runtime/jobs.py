@@ -1,0 +1,412 @@
+# purista runtime, copied unchanged into each project. Do not edit: `purista generate` rewrites it.
+"""Job queues on Redis: leases, retries with backoff, delayed jobs, dead letters, idempotency.
+
+Jobs do not travel as Celery messages: a worker would hold a delayed or retried
+Celery task in memory and kombu's visibility sweep is shared by every queue of a
+Redis database. Here every state lives in Redis and each change is one Lua script:
+
+    <project>:jobs:<queue>:pending       list of job ids, oldest at the right
+    <project>:jobs:<queue>:scheduled     sorted set, id -> due time (ms)
+    <project>:jobs:<queue>:leased        sorted set, id -> lease expiry (ms)
+    <project>:jobs:<queue>.dead-letter   list of job ids that used up their attempts
+    <project>:jobs:<queue>:key:<key>     idempotency key -> job id
+    <project>:job:<id>                   hash: status, payload, attempt, last error, result, ...
+
+A job's status is queued, scheduled (delayed), running, succeeded, failed (an
+attempt failed; the next one is scheduled) or dead (in the dead-letter list).
+
+A running job's lease is renewed by its worker every third of the lease, so a
+job may run longer than its lease while its worker lives; when the worker dies,
+any other worker of the queue runs the job again once the lease has expired.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import redis
+
+from .info import QueueInfo
+from .project import PROJECT
+
+PayloadT = TypeVar("PayloadT")
+
+
+@dataclass(frozen=True)
+class Job(Generic[PayloadT]):
+    """A job: its id, its typed payload and which attempt this is (1 for the first run)."""
+
+    id: str
+    payload: PayloadT
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A job a worker has leased and must now run."""
+
+    id: str
+    payload: Any
+    attempt: int
+    max_attempts: int
+    message: dict[str, Any]
+    token: str
+
+
+def keys(queue: str) -> dict[str, str]:
+    """The Redis keys of a queue."""
+    base = f"{PROJECT}:jobs:{queue}"
+    return {
+        "pending": f"{base}:pending",
+        "scheduled": f"{base}:scheduled",
+        "leased": f"{base}:leased",
+        "dead": f"{base}.dead-letter",
+        "key": f"{base}:key:",
+    }
+
+
+def job_key(job_id: str) -> str:
+    """The Redis hash holding a job."""
+    return f"{PROJECT}:job:{job_id}"
+
+
+_NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+
+_ENQUEUE = (
+    _NOW
+    + """
+if ARGV[1] ~= '' then
+  local existing = redis.call('GET', KEYS[4])
+  if existing then return existing end
+  redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[6])
+end
+local delay = tonumber(ARGV[5])
+local status = 'queued'
+if delay > 0 then status = 'scheduled' end
+redis.call('HSET', KEYS[3], 'id', ARGV[2], 'queue', ARGV[7], 'payload', ARGV[3],
+  'message', ARGV[4], 'status', status, 'attempt', 0, 'max_attempts', ARGV[8],
+  'created_at', now, 'queued_at', now + delay, 'idempotency_key', ARGV[1])
+if delay > 0 then
+  redis.call('ZADD', KEYS[2], now + delay, ARGV[2])
+else
+  redis.call('LPUSH', KEYS[1], ARGV[2])
+end
+return ARGV[2]
+"""
+)
+
+_CLAIM = (
+    _NOW
+    + """
+while true do
+  local id = redis.call('RPOP', KEYS[1])
+  if not id then return false end
+  local job = ARGV[3] .. id
+  if redis.call('EXISTS', job) == 1 then
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
+    local attempt = redis.call('HINCRBY', job, 'attempt', 1)
+    redis.call('HSET', job, 'status', 'running', 'token', ARGV[2], 'started_at', now)
+    local f = redis.call('HMGET', job, 'payload', 'max_attempts', 'message')
+    return {id, f[1], attempt, f[2], f[3]}
+  end
+end
+"""
+)
+
+_HEARTBEAT = (
+    _NOW
+    + """
+if redis.call('HGET', KEYS[2], 'token') ~= ARGV[2] then return 0 end
+return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[3]), ARGV[1]) + 1
+"""
+)
+
+_SUCCEED = (
+    _NOW
+    + """
+if redis.call('HGET', KEYS[2], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'status', 'succeeded', 'result', ARGV[3],
+  'finished_at', now, 'token', '')
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+)
+
+_FAIL = (
+    _NOW
+    + """
+if redis.call('HGET', KEYS[4], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[4], 'last_error', ARGV[3], 'token', '', 'finished_at', now)
+if ARGV[4] == 'dead' then
+  redis.call('HSET', KEYS[4], 'status', 'dead')
+  redis.call('LPUSH', KEYS[3], ARGV[1])
+  redis.call('PEXPIRE', KEYS[4], ARGV[6])
+else
+  redis.call('HSET', KEYS[4], 'status', 'failed', 'queued_at', now + tonumber(ARGV[5]))
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
+end
+return 1
+"""
+)
+
+_PROMOTE = (
+    _NOW
+    + """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('LPUSH', KEYS[2], id)
+  redis.call('HSET', ARGV[2] .. id, 'status', 'queued')
+end
+return #ids
+"""
+)
+
+_RECOVER = (
+    _NOW
+    + """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, id in ipairs(ids) do
+  local job = ARGV[2] .. id
+  redis.call('ZREM', KEYS[1], id)
+  local f = redis.call('HMGET', job, 'attempt', 'max_attempts')
+  redis.call('HSET', job, 'token', '',
+    'last_error', 'lease expired: the worker running the job stopped')
+  if tonumber(f[1] or 0) >= tonumber(f[2] or 1) then
+    redis.call('HSET', job, 'status', 'dead')
+    redis.call('LPUSH', KEYS[3], id)
+  else
+    redis.call('HSET', job, 'status', 'queued')
+    redis.call('RPUSH', KEYS[2], id)
+  end
+end
+return #ids
+"""
+)
+
+_REDRIVE = """
+local moved = 0
+while true do
+  local id = redis.call('RPOP', KEYS[1])
+  if not id then return moved end
+  local job = ARGV[1] .. id
+  if redis.call('EXISTS', job) == 1 then
+    redis.call('HSET', job, 'status', 'queued', 'attempt', 0)
+    redis.call('PERSIST', job)
+    redis.call('LPUSH', KEYS[2], id)
+    moved = moved + 1
+  end
+end
+"""
+
+
+class JobStore:
+    """Every operation on job queues, for producers, workers and the command line."""
+
+    def __init__(self, client: redis.Redis, retention: float = 7 * 24 * 3600) -> None:
+        self.client = client
+        self.retention_ms = int(retention * 1000)
+        self._scripts = {
+            name: client.register_script(source)
+            for name, source in (
+                ("enqueue", _ENQUEUE),
+                ("claim", _CLAIM),
+                ("heartbeat", _HEARTBEAT),
+                ("succeed", _SUCCEED),
+                ("fail", _FAIL),
+                ("promote", _PROMOTE),
+                ("recover", _RECOVER),
+                ("redrive", _REDRIVE),
+            )
+        }
+
+    def enqueue(
+        self,
+        queue: QueueInfo,
+        payload: dict[str, Any],
+        message: dict[str, Any],
+        *,
+        delay: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Store a job; with an idempotency key already used on this queue, the first job's id."""
+        if delay is not None and delay < 0:
+            raise ValueError("delay must not be negative")
+        k = keys(queue.name)
+        job_id = uuid.uuid4().hex
+        result = self._scripts["enqueue"](
+            keys=[
+                k["pending"],
+                k["scheduled"],
+                job_key(job_id),
+                k["key"] + (idempotency_key or ""),
+            ],
+            args=[
+                idempotency_key or "",
+                job_id,
+                json.dumps(payload),
+                json.dumps(message),
+                int((delay or 0) * 1000),
+                self.retention_ms,
+                queue.name,
+                queue.max_attempts,
+            ],
+        )
+        return text(result)
+
+    def claim(self, queue: QueueInfo) -> Claimed | None:
+        """Lease the oldest pending job of `queue`, or None if there is none."""
+        k = keys(queue.name)
+        token = uuid.uuid4().hex
+        row = self._scripts["claim"](
+            keys=[k["pending"], k["leased"]],
+            args=[int(queue.lease * 1000), token, job_key("")],
+        )
+        if not row:
+            return None
+        job_id, payload, attempt, max_attempts, message = row
+        return Claimed(
+            id=text(job_id),
+            payload=json.loads(payload),
+            attempt=int(attempt),
+            max_attempts=int(max_attempts),
+            message=json.loads(message or b"{}"),
+            token=token,
+        )
+
+    def heartbeat(self, queue: QueueInfo, job: Claimed) -> bool:
+        """Renew the lease of a running job; False if the job is no longer this worker's."""
+        k = keys(queue.name)
+        renewed = self._scripts["heartbeat"](
+            keys=[k["leased"], job_key(job.id)], args=[job.id, job.token, int(queue.lease * 1000)]
+        )
+        return bool(renewed)
+
+    def succeed(self, queue: QueueInfo, job: Claimed, result: Any) -> bool:
+        """Record a job's success and its result."""
+        k = keys(queue.name)
+        done = self._scripts["succeed"](
+            keys=[k["leased"], job_key(job.id)],
+            args=[job.id, job.token, json.dumps(result), self.retention_ms],
+        )
+        return bool(done)
+
+    def fail(self, queue: QueueInfo, job: Claimed, error: str, *, final: bool = False) -> str:
+        """Record a failed attempt: retried after a backoff, or dead once attempts are used up."""
+        k = keys(queue.name)
+        final = final or job.attempt >= queue.max_attempts
+        delay = 0 if final else backoff(queue, job.attempt)
+        self._scripts["fail"](
+            keys=[k["leased"], k["scheduled"], k["dead"], job_key(job.id)],
+            args=[
+                job.id,
+                job.token,
+                error,
+                "dead" if final else "retry",
+                int(delay * 1000),
+                self.retention_ms,
+            ],
+        )
+        return "dead" if final else "failed"
+
+    def promote(self, queue: QueueInfo) -> int:
+        """Move due scheduled jobs to pending, `schedule_batch_size` per script call."""
+        k = keys(queue.name)
+        return self._batches("promote", [k["scheduled"], k["pending"]], queue.schedule_batch_size)
+
+    def recover(self, queue: QueueInfo) -> int:
+        """Hand jobs whose lease expired to the next worker, `recovery_batch_size` per call."""
+        k = keys(queue.name)
+        return self._batches(
+            "recover", [k["leased"], k["pending"], k["dead"]], queue.recovery_batch_size
+        )
+
+    def _batches(self, script: str, script_keys: list[str], batch: int, limit: int = 200) -> int:
+        total = 0
+        for _ in range(limit):
+            moved = int(self._scripts[script](keys=script_keys, args=[batch, job_key("")]))
+            total += moved
+            if moved < batch:
+                break
+        return total
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """A job's record: status, attempts, last error, result, times."""
+        raw = self.client.hgetall(job_key(job_id))
+        if not raw:
+            return None
+        record: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}
+        record.pop("token", None)
+        for field in ("payload", "result", "message"):
+            if record.get(field):
+                record[field] = json.loads(record[field])
+        for field in ("attempt", "max_attempts"):
+            record[field] = int(record.get(field, 0))
+        for field in ("created_at", "queued_at", "started_at", "finished_at"):
+            if record.get(field):
+                record[field] = int(record[field]) / 1000
+        return record
+
+    def dead_letters(self, queue: QueueInfo) -> Iterator[dict[str, Any]]:
+        """The jobs in a queue's dead-letter list, newest first."""
+        for job_id in self.client.lrange(keys(queue.name)["dead"], 0, -1):
+            record = self.get(text(job_id))
+            if record is not None:
+                yield record
+
+    def redrive(self, queue: QueueInfo) -> int:
+        """Put every dead job back on the queue with a fresh set of attempts."""
+        k = keys(queue.name)
+        return int(self._scripts["redrive"](keys=[k["dead"], k["pending"]], args=[job_key("")]))
+
+    def purge(self, queue: QueueInfo) -> int:
+        """Delete every dead job of a queue."""
+        dead = keys(queue.name)["dead"]
+        ids = self.client.lrange(dead, 0, -1)
+        with self.client.pipeline() as pipe:
+            pipe.delete(dead, *(job_key(text(i)) for i in ids))
+            pipe.execute()
+        return len(ids)
+
+    def stats(self, queue: QueueInfo) -> dict[str, Any]:
+        """Pending, scheduled, in flight, dead letters and the age of the oldest pending job."""
+        k = keys(queue.name)
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.llen(k["pending"])
+            pipe.zcard(k["scheduled"])
+            pipe.zcard(k["leased"])
+            pipe.llen(k["dead"])
+            pipe.lindex(k["pending"], -1)
+            pipe.time()
+            pending, scheduled, leased, dead, oldest, now = pipe.execute()
+        age = None
+        if oldest is not None:
+            queued_at = self.client.hget(job_key(text(oldest)), "queued_at")
+            if queued_at is not None:
+                age = max(0.0, now[0] + now[1] / 1e6 - int(queued_at) / 1000)
+        return {
+            "pending": pending,
+            "scheduled": scheduled,
+            "in_flight": leased,
+            "dead_letters": dead,
+            "oldest_age": age,
+        }
+
+
+def text(value: bytes | str | Any) -> str:
+    """A Redis reply as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def backoff(queue: QueueInfo, attempt: int) -> float:
+    """Seconds before the next attempt: exponential from `initial`, capped at `max`, with jitter."""
+    base = min(queue.backoff_max, queue.backoff_initial * queue.backoff_factor ** (attempt - 1))
+    spread = base * queue.backoff_jitter
+    return max(0.0, base + random.uniform(-spread, spread))

@@ -1,0 +1,257 @@
+# purista runtime, copied unchanged into each project. Do not edit: `purista generate` rewrites it.
+"""OpenTelemetry: a trace for every message, metrics per command, subscription and queue.
+
+Configured by the standard variables (`OTEL_TRACES_EXPORTER=otlp|console|none`,
+`OTEL_METRICS_EXPORTER=otlp|prometheus|console|none`, `OTEL_EXPORTER_OTLP_ENDPOINT`,
+`OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER[_ARG]`, ...), with the spec's `tracing`
+block as defaults. Set up once per process, after any fork (a prefork worker's
+children each set up their own). Export runs on background threads: a collector
+that cannot be reached costs dropped spans, never a failed message.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from .info import PACKAGE
+from .project import PROJECT, TRACING
+
+tracer = trace.get_tracer(PACKAGE)
+meter = metrics.get_meter(PACKAGE)
+
+
+class _Process:
+    """What this process has set up: in which pid, its providers, the log record factory."""
+
+    def __init__(self) -> None:
+        self.setup_pid: int | None = None
+        self.providers: list[Any] = []
+        self.log_ids = False
+
+
+_process = _Process()
+
+
+def setup(component: str, *, index: int = 0, client: bool = False) -> None:
+    """Set up tracing and metrics for this process, once (`component`: service or queue name).
+
+    `index` is the process's place among its siblings (a prefork child's index);
+    `client` marks a short-lived process such as the command line, which waits
+    less for the collector when it exits.
+    """
+    if _process.setup_pid == os.getpid():
+        return
+    _process.setup_pid = os.getpid()
+    resource = Resource.create(
+        {
+            "service.name": os.environ.get("OTEL_SERVICE_NAME") or f"{PROJECT}-{component}",
+            "service.namespace": PROJECT,
+            "service.instance.id": f"{os.uname().nodename}-{os.getpid()}",
+        }
+    )
+    timeout = 2.0 if client else 10.0
+    span_exporters = list(_span_exporters(timeout))
+    if span_exporters:
+        provider = TracerProvider(resource=resource, sampler=_sampler())
+        for exporter in span_exporters:
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        _process.providers.append(provider)
+        if os.environ.get("PURISTA_TRACE_CELERY") == "1":
+            # Celery's own `apply_async/...` and `run/...` spans, on request: they
+            # repeat what purista's spans show and cost more than those.
+            from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+            instrumentor = CeleryInstrumentor()  # type: ignore[no-untyped-call]
+            instrumentor.instrument(tracer_provider=provider)
+    readers = list(_metric_readers(timeout, index))
+    if readers:
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        metrics.set_meter_provider(meter_provider)
+        _process.providers.append(meter_provider)
+    atexit.register(shutdown)
+
+
+def shutdown() -> None:
+    """Export what is still buffered and stop; a prefork child calls this before it exits."""
+    while _process.providers:
+        _process.providers.pop().shutdown()
+
+
+def install_log_ids() -> None:
+    """Give every log record `otelTraceID` and `otelSpanID` (`-` outside a span)."""
+    if not _process.log_ids:
+        logging.setLogRecordFactory(_with_trace_ids(logging.getLogRecordFactory()))
+        _process.log_ids = True
+
+
+def _exporter_names(variable: str, default: str) -> list[str]:
+    value = os.environ.get(variable, default)
+    return [name.strip() for name in value.split(",") if name.strip() and name.strip() != "none"]
+
+
+def _sampler() -> Any:
+    if os.environ.get("OTEL_TRACES_SAMPLER"):
+        return None  # the SDK reads OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
+    return ParentBased(TraceIdRatioBased(TRACING.sample_ratio))
+
+
+def _endpoint(signal: str) -> str | None:
+    if os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    ):
+        return None  # the exporter reads the variables itself
+    return TRACING.endpoint
+
+
+def _http(signal: str) -> bool:
+    protocol = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"
+    )
+    return protocol.startswith("http")
+
+
+def _span_exporters(timeout: float) -> Iterator[SpanExporter]:
+    for name in _exporter_names("OTEL_TRACES_EXPORTER", TRACING.exporter):
+        if name == "console":
+            yield ConsoleSpanExporter(out=sys.stderr)  # stdout is for the command line's output
+        elif name == "otlp":
+            endpoint = _endpoint("TRACES")
+            if _http("TRACES"):
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+                url = f"{endpoint.rstrip('/')}/v1/traces" if endpoint else None
+                yield OTLPSpanExporter(endpoint=url, timeout=timeout)
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                    OTLPSpanExporter as GrpcSpanExporter,
+                )
+
+                yield GrpcSpanExporter(endpoint=endpoint, timeout=timeout)
+        else:
+            logging.getLogger(__name__).warning("unknown OTEL_TRACES_EXPORTER %r ignored", name)
+
+
+def _metric_readers(timeout: float, index: int) -> Iterator[MetricReader]:
+    default = "otlp" if TRACING.exporter == "otlp" else "none"
+    for name in _exporter_names("OTEL_METRICS_EXPORTER", default):
+        if name == "console":
+            yield PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr))
+        elif name == "otlp":
+            endpoint = _endpoint("METRICS")
+            if _http("METRICS"):
+                from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+                    OTLPMetricExporter,
+                )
+
+                url = f"{endpoint.rstrip('/')}/v1/metrics" if endpoint else None
+                yield PeriodicExportingMetricReader(
+                    OTLPMetricExporter(endpoint=url, timeout=timeout)
+                )
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+                    OTLPMetricExporter as GrpcMetricExporter,
+                )
+
+                yield PeriodicExportingMetricReader(
+                    GrpcMetricExporter(endpoint=endpoint, timeout=timeout)
+                )
+        elif name == "prometheus":
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+            from prometheus_client import start_http_server
+
+            # Each process of a worker serves its own port: the base port plus its index.
+            port = int(os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")) + index
+            start_http_server(port, addr=os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0"))
+            yield PrometheusMetricReader()
+        else:
+            logging.getLogger(__name__).warning("unknown OTEL_METRICS_EXPORTER %r ignored", name)
+
+
+def _with_trace_ids(factory: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    """A log record factory that stamps every record with the current trace and span ids."""
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        context = trace.get_current_span().get_span_context()
+        record.otelTraceID = format(context.trace_id, "032x") if context.is_valid else "-"
+        record.otelSpanID = format(context.span_id, "016x") if context.is_valid else "-"
+        return record
+
+    return make
+
+
+def inject(carrier: dict[str, Any]) -> dict[str, Any]:
+    """Add the current trace context (W3C `traceparent`) to a message header."""
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract(carrier: Any) -> Context:
+    """The trace context a message header carries (none if it carries none)."""
+    items = carrier.items() if isinstance(carrier, Mapping) else ()
+    return propagate.extract({k: v for k, v in items if isinstance(v, str)})
+
+
+def parent(carrier: Any) -> Context | None:
+    """The context to run a received message in: the sender's, unless a span is already current."""
+    if trace.get_current_span().get_span_context().is_valid:
+        return None
+    return extract(carrier)
+
+
+# ---------------------------------------------------------------- metrics
+
+_processed = meter.create_counter(
+    "purista.messages.processed", unit="{message}", description="Messages handled, by handler"
+)
+_failed = meter.create_counter(
+    "purista.messages.failed", unit="{message}", description="Messages whose handler raised"
+)
+_duration = meter.create_histogram(
+    "purista.message.duration", unit="s", description="Time to handle one message"
+)
+
+
+def record_message(attributes: dict[str, str], seconds: float, *, failed: bool) -> None:
+    """Count one handled message and its duration (low-cardinality attributes only)."""
+    outcome = {**attributes, "purista.outcome": "failure" if failed else "success"}
+    _processed.add(1, outcome)
+    _duration.record(seconds, outcome)
+    if failed:
+        _failed.add(1, attributes)
+
+
+def observe(
+    name: str, description: str, unit: str, read: Callable[[], Mapping[str, float]], key: str
+) -> None:
+    """An observable gauge whose values `read()` returns, one per `key` attribute value."""
+
+    def callback(options: CallbackOptions) -> Iterator[Observation]:
+        try:
+            values = read()
+        except Exception:  # noqa: BLE001  (Redis unreachable: report nothing this round)
+            return
+        for label, value in values.items():
+            yield Observation(value, {key: label})
+
+    meter.create_observable_gauge(name, callbacks=[callback], unit=unit, description=description)
