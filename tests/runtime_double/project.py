@@ -1,0 +1,74 @@
+"""The double of a rendered `_purista/project.py`: two services, an event, a job queue."""
+
+from __future__ import annotations
+
+from purista.runtime.info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
+
+PROJECT = "rtdouble"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_DATABASE_URL: str | None = None
+TRACING = Tracing(exporter="none", endpoint="http://127.0.0.1:4317", sample_ratio=1.0)
+
+SERVICES: dict[str, ServiceInfo] = {
+    "greeter": ServiceInfo(
+        name="greeter",
+        version=1,
+        queue="rtdouble.greeter.v1",
+        consumes=("rtdouble.greeter.v1", "rtdouble.greeter.v1.audit"),
+        tasks_module="runtime_double.greeter",
+        pool="threads",
+        concurrency=4,
+        state_ttl=60,
+        uses_database=False,
+    ),
+    "shouter": ServiceInfo(
+        name="shouter",
+        version=1,
+        queue="rtdouble.shouter.v1",
+        consumes=("rtdouble.shouter.v1", "rtdouble.shouter.v1.count"),
+        tasks_module="runtime_double.shouter",
+        pool="threads",
+        concurrency=4,
+        state_ttl=None,
+        uses_database=False,
+    ),
+}
+
+COMMANDS: dict[str, CommandInfo] = {
+    "greeter.v1.greet": CommandInfo(
+        task="greeter.v1.greet", queue="rtdouble.greeter.v1", timeout=5.0
+    ),
+    "shouter.v1.shout": CommandInfo(
+        task="shouter.v1.shout", queue="rtdouble.shouter.v1", timeout=5.0
+    ),
+}
+
+EVENT_ROUTES: dict[str, tuple[Route, ...]] = {
+    "greeted": (
+        Route(task="greeter.v1.audit", queue="rtdouble.greeter.v1.audit"),
+        Route(task="shouter.v1.count", queue="rtdouble.shouter.v1.count"),
+    ),
+    "ignored": (),
+}
+
+QUEUES: dict[str, QueueInfo] = {
+    "work": QueueInfo(
+        name="work",
+        service="greeter",
+        max_attempts=3,
+        backoff_initial=0.05,
+        backoff_max=0.2,
+        backoff_factor=2.0,
+        backoff_jitter=0.0,
+        lease=2.0,
+        concurrency=2,
+        schedule_batch_size=5,
+        recovery_batch_size=5,
+    ),
+}
+
+WORKERS: tuple[WorkerInfo, ...] = (
+    WorkerInfo(name="rtdouble-greeter-v1", args=("worker", "greeter"), grace_period=35),
+    WorkerInfo(name="rtdouble-shouter-v1", args=("worker", "shouter"), grace_period=35),
+    WorkerInfo(name="rtdouble-work", args=("worker", "--queue", "work"), grace_period=32),
+)
