@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from deployment import generate_all
+from support import Golden
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite the golden trees and the invalid-spec snapshots from today's output",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    Golden.update = bool(config.getoption("--update-golden"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def purista_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """purista's cache of this run: a temporary folder, never the user's ~/.cache/purista."""
+    folder = tmp_path_factory.mktemp("purista-cache")
+    previous = os.environ.get("PURISTA_CACHE_DIR")
+    os.environ["PURISTA_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ["PURISTA_CACHE_DIR"]
+    else:
+        os.environ["PURISTA_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,14 @@ EXAMPLES = ROOT / "schemas" / "examples"
 CACHE = Path(
     os.environ.get("PURISTA_TEST_CACHE", Path(tempfile.gettempdir()) / "purista-test-cache")
 )
+#: How expected files are refreshed after an intended change to purista's output.
+REFRESH = "pytest --update-golden tests/test_golden.py tests/test_invalid_specs.py"
+
+
+class Golden:
+    """Whether this run rewrites the expected files (`pytest --update-golden`)."""
+
+    update = False
 
 
 def purista(

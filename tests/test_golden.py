@@ -8,7 +8,7 @@ files (the runtime's, and the input hash that covers every template) left out.
 
 Refresh them after an intended change to the generated output with:
 
-    PURISTA_UPDATE_GOLDEN=1 pytest tests/test_golden.py
+    pytest --update-golden tests/test_golden.py tests/test_invalid_specs.py
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 from purista.manifest import BASE_DIR, BASE_SUFFIX, MANIFEST
 from purista.paths import RUNTIME, runtime_modules
-from support import EXAMPLES, ROOT, purista, tree
+from support import EXAMPLES, REFRESH, ROOT, Golden, purista, tree
 
 GOLDEN = ROOT / "tests" / "golden"
-REFRESH = "PURISTA_UPDATE_GOLDEN=1 pytest tests/test_golden.py"
 SPECS = ["minimal", "shop"]
 
 
@@ -76,7 +74,7 @@ def test_every_runtime_module_but_the_rendered_one_is_copied() -> None:
 def test_generated_tree_matches_golden(spec: str, tmp_path: Path) -> None:
     got = rendered(tree(generate(spec, tmp_path)))
     golden = GOLDEN / spec
-    if os.environ.get("PURISTA_UPDATE_GOLDEN"):
+    if Golden.update:
         shutil.rmtree(golden, ignore_errors=True)
         for path, content in got.items():
             (golden / path).parent.mkdir(parents=True, exist_ok=True)

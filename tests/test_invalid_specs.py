@@ -4,7 +4,7 @@ Every `<name>.yaml` there holds one kind of mistake; `<name>.expected` is what
 `purista validate --spec <name>.yaml` prints, run from that folder. After an
 intended change to a message, refresh the snapshots with:
 
-    PURISTA_UPDATE_SNAPSHOTS=1 pytest tests/test_invalid_specs.py
+    pytest --update-golden tests/test_golden.py tests/test_invalid_specs.py
 """
 
 from __future__ import annotations
@@ -21,12 +21,10 @@ from pathlib import Path
 import pytest
 from purista.errors import SpecErrors
 from purista.load import load_spec
-from support import ROOT, purista
+from support import REFRESH, ROOT, Golden, purista
 
 INVALID = ROOT / "tests" / "specs" / "invalid"
 SPECS = sorted(path.name for path in INVALID.glob("*.yaml"))
-REFRESH = "PURISTA_UPDATE_SNAPSHOTS=1 pytest tests/test_invalid_specs.py"
-UPDATE = bool(os.environ.get("PURISTA_UPDATE_SNAPSHOTS"))
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ def snapshot(name: str) -> Path:
 
 def assert_matches_snapshot(name: str, stderr: str) -> None:
     path = snapshot(name)
-    if UPDATE:
+    if Golden.update:
         path.write_text(stderr, encoding="utf-8")
     expected = path.read_text(encoding="utf-8") if path.exists() else ""
     if stderr != expected:
@@ -87,7 +85,7 @@ def test_every_invalid_spec_has_a_snapshot_and_no_snapshot_is_orphaned() -> None
     specs = {Path(name).stem for name in SPECS}
     snapshots = {path.stem for path in INVALID.glob("*.expected")}
     assert not snapshots - specs, "snapshots without a spec"
-    if not UPDATE:
+    if not Golden.update:
         assert not specs - snapshots, f"specs without a snapshot; create them with: {REFRESH}"
 
 
