@@ -101,20 +101,19 @@ HANDLER = textwrap.dedent(
 # ------------------------------------------------------------------ Redis key layout
 
 
-def queue_keys(queue: str = QUEUE) -> dict[str, str]:
-    """The Redis keys of a job queue, as `_purista/jobs.py` documents them."""
-    base = f"{PACKAGE}:jobs:{queue}"
-    return {
-        "pending": f"{base}:pending",
-        "scheduled": f"{base}:scheduled",
-        "leased": f"{base}:leased",
-        "dead": f"{base}.dead-letter",
-    }
+def runtime_jobs() -> Any:
+    """The generated project's `_purista.jobs` (its `src` is on the path): keys, records."""
+    return importlib.import_module(f"{PACKAGE}._purista.jobs")
+
+
+def queue_keys() -> dict[str, str]:
+    """The Redis keys of the benchmark's job queue, as the runtime names them."""
+    return dict(runtime_jobs().keys(QUEUE))
 
 
 def job_key(job_id: str) -> str:
-    """The hash holding one job."""
-    return f"{PACKAGE}:job:{job_id}"
+    """The hash holding one job, as the runtime names it."""
+    return str(runtime_jobs().job_key(job_id))
 
 
 def clear(client: Any) -> None:
@@ -691,6 +690,7 @@ def main() -> None:
         if made.returncode:
             raise SystemExit(f"purista new failed:\n{made.stdout}\n{made.stderr}")
         root = tmp / PACKAGE
+        sys.path.insert(0, str(root / "src"))  # the project's runtime names its Redis keys
         Project(root, Path(), PACKAGE).handler(f"{SERVICE}/v1/queues/{QUEUE}.py", HANDLER)
         venv = project_venv(root)
         print(f"project {root}, venv {venv} ({time.monotonic() - started:.0f} s)", flush=True)
