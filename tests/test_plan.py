@@ -35,10 +35,10 @@ def test_shop_plan_by_hand() -> None:
     rows = by_name(plan)
     expected = {
         # name: replicas, max, pool, concurrency, db/process, db/instance, db@max, redis@max
-        "user": (3, 6, "threads", 10, 10, 10, 6 * 10, 6 * (4 + 3 * 10)),
-        "processAvatar": (3, 6, "threads", 2, 2, 2, 6 * 2, 6 * (1 + 2 * 2)),
-        "order": (2, 2, "prefork", 4, 1, 4, 2 * 4, 2 * (4 + 4 * 3)),
-        "email": (1, 1, "threads", 2, 0, 0, 0, 1 * (4 + 3 * 2)),
+        "user": (3, 6, "threads", 10, 10, 10, 6 * 10, 6 * (4 + 4 * 10)),
+        "processAvatar": (3, 6, "threads", 2, 2, 2, 6 * 2, 6 * (1 + 3 * 2)),
+        "order": (2, 2, "prefork", 4, 1, 4, 2 * 4, 2 * (4 + 4 * 4)),
+        "email": (1, 1, "threads", 2, 0, 0, 0, 1 * (4 + 4 * 2)),
     }
     for name, (
         replicas,
@@ -70,7 +70,7 @@ def test_shop_plan_by_hand() -> None:
         "ok": True,
     }
     assert plan["redis"]["budget"] == 10000
-    assert plan["redis"]["used_at_max"] == 204 + 30 + 32 + 10
+    assert plan["redis"]["used_at_max"] == 264 + 42 + 40 + 12
     assert plan["ok"] is True and plan["problems"] == []
 
 
@@ -83,32 +83,34 @@ def test_scaled_plan_by_hand_prefork_versus_threads() -> None:
     assert ingest["db_pool_per_process"] == 1
     assert ingest["db_connections_per_instance"] == 8
     assert ingest["db_connections_at_max"] == 12 * 8
-    assert ingest["redis_connections_per_process"] == 3
-    assert ingest["redis_connections_per_instance"] == 4 + 8 * 3
-    assert ingest["redis_connections_at_max"] == 12 * 28
+    assert ingest["redis_connections_per_process"] == 4
+    assert ingest["redis_connections_per_instance"] == 4 + 8 * 4
+    assert ingest["redis_connections_at_max"] == 12 * 36
     assert ingest["redis_per_instance_by_use"] == {
         "broker": 4 + 8,  # the consumer, and a producer per child
         "results": 8,
         "state_replies_and_jobs": 8,
+        "invoke_waits": 8,
     }
     notify = rows["notification-service"]  # threads x 16, no database, scales 0..5
     assert notify["processes_per_instance"] == 1
-    assert notify["redis_connections_per_process"] == 16 * 3
+    assert notify["redis_connections_per_process"] == 16 * 4
     assert (notify["max_replicas"], notify["db_connections_at_max"]) == (5, 0)
-    assert notify["redis_connections_at_max"] == 5 * (4 + 48)
+    assert notify["redis_connections_at_max"] == 5 * (4 + 64)
     reports, render = rows["reports"], rows["renderReport"]
-    assert (reports["db_connections_at_max"], reports["redis_connections_at_max"]) == (2, 10)
+    assert (reports["db_connections_at_max"], reports["redis_connections_at_max"]) == (2, 12)
     assert render["kind"] == "queue" and render["service"] == "reports"
     assert (render["pool"], render["concurrency"], render["db_pool_per_process"]) == (
         "threads",
         3,
         3,
     )
-    assert render["redis_connections_at_max"] == 1 + 2 * 3
+    assert render["redis_connections_at_max"] == 1 + 3 * 3
     assert render["redis_per_instance_by_use"] == {
         "broker": 3,
         "results": 0,
         "state_replies_and_jobs": 1 + 3,  # the lease keeper, and a connection per thread
+        "invoke_waits": 3,
     }
     for row in rows.values():
         assert (
@@ -121,7 +123,7 @@ def test_scaled_plan_by_hand_prefork_versus_threads() -> None:
         "max_connections": 2000,
         "reserved_connections": 0,
         "budget": 2000,
-        "used_at_max": 336 + 260 + 10 + 7,
+        "used_at_max": 432 + 340 + 12 + 10,
         "ok": True,
     }
     # Grace periods: the longest handler (or lease) plus the 30 s shutdown window.
@@ -145,7 +147,7 @@ def test_over_budget_exits_1_naming_the_services_and_the_fix(tmp_path: Path) -> 
     code, plan, stderr = plan_json(spec)
     assert code == 1
     assert plan["ok"] is False
-    # 96 + 2 + 3 = 101 > 100 - 10 (the default reserve); 613 > 500.
+    # 96 + 2 + 3 = 101 > 100 - 10 (the default reserve); 794 > 500.
     assert plan["database"] == {
         "max_connections": 100,
         "reserved_connections": 10,
@@ -153,9 +155,9 @@ def test_over_budget_exits_1_naming_the_services_and_the_fix(tmp_path: Path) -> 
         "used_at_max": 101,
         "ok": False,
     }
-    assert plan["redis"]["ok"] is False and plan["redis"]["used_at_max"] == 613
+    assert plan["redis"]["ok"] is False and plan["redis"]["used_at_max"] == 794
     assert "ingest v1 (96)" in stderr and "job queue renderReport (3)" in stderr
-    assert "notification-service v1 (260)" in stderr
+    assert "notification-service v1 (340)" in stderr
     assert "PgBouncer" in stderr and "concurrency" in stderr and "max replicas" in stderr
 
     table = purista("plan", "--spec", str(spec))
@@ -171,7 +173,7 @@ def test_validate_warns_about_the_budget_but_passes(tmp_path: Path) -> None:
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 2
     assert "database: 101 connections at max replicas" in warnings[0]
-    assert "redis: 613 connections" in warnings[1]
+    assert "redis: 794 connections" in warnings[1]
 
 
 def test_validate_is_quiet_within_budget() -> None:

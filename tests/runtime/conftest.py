@@ -3,16 +3,15 @@ double of the rendered module (`tests/runtime_double`) and a private Redis per t
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Iterator
 
 import pytest
 import redis
+import runtime_double
 from support import private_redis
 
 # The runtime imports `.project`, which purista renders for each project: here, the double.
-sys.modules["purista.runtime.project"] = importlib.import_module("runtime_double.project")
+runtime_double.install()
 
 from purista.runtime import app  # noqa: E402
 from runtime_double.handlers import audit, count, greet, shout, work  # noqa: E402

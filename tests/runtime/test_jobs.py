@@ -88,7 +88,7 @@ def test_a_delayed_job_is_scheduled_for_its_due_time(client: redis.Redis) -> Non
     assert record is not None
     assert record["status"] == "scheduled"
     assert client.llen(K["pending"]) == 0
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(ValueError, match="between 0 and"):
         add(s, delay=-1)
 
 

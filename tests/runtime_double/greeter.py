@@ -87,6 +87,7 @@ BINDINGS: tuple[Binding, ...] = (
         payload=models.GreetPayload,
         output=models.GreetOutput,
         context=GreetContext,
+        timeout=3.0,
         success_event="greeted",
         success_model=models.GreetedEvent,
     ),
@@ -101,6 +102,7 @@ BINDINGS: tuple[Binding, ...] = (
         payload=models.GreetedEvent,
         output=None,
         context=Context,
+        timeout=5.0,
     ),
     Binding(
         kind="queue",
@@ -113,5 +115,6 @@ BINDINGS: tuple[Binding, ...] = (
         payload=models.WorkJob,
         output=None,
         context=GreetContext,
+        timeout=2.0,
     ),
 )

@@ -36,7 +36,7 @@ SERVICES: dict[str, ServiceInfo] = {
 
 COMMANDS: dict[str, CommandInfo] = {
     "greeter.v1.greet": CommandInfo(
-        task="greeter.v1.greet", queue="rtdouble.greeter.v1", timeout=5.0
+        task="greeter.v1.greet", queue="rtdouble.greeter.v1", timeout=3.0
     ),
     "shouter.v1.shout": CommandInfo(
         task="shouter.v1.shout", queue="rtdouble.shouter.v1", timeout=5.0
@@ -65,6 +65,28 @@ QUEUES: dict[str, QueueInfo] = {
         schedule_batch_size=5,
         recovery_batch_size=5,
     ),
+}
+
+
+def _subscription(queue: str, service: str) -> QueueInfo:
+    return QueueInfo(
+        name=queue,
+        service=service,
+        max_attempts=3,
+        backoff_initial=0.2,
+        backoff_max=1.0,
+        backoff_factor=2.0,
+        backoff_jitter=0.0,
+        lease=5.0,
+        concurrency=4,
+        schedule_batch_size=50,
+        recovery_batch_size=5,
+    )
+
+
+SUBSCRIPTIONS: dict[str, QueueInfo] = {
+    "rtdouble.greeter.v1.audit": _subscription("rtdouble.greeter.v1.audit", "greeter"),
+    "rtdouble.shouter.v1.count": _subscription("rtdouble.shouter.v1.count", "shouter"),
 }
 
 WORKERS: tuple[WorkerInfo, ...] = (

@@ -19,6 +19,7 @@ BINDINGS: tuple[Binding, ...] = (
         payload=models.ShoutPayload,
         output=models.ShoutOutput,
         context=Context,
+        timeout=5.0,
     ),
     Binding(
         kind="subscription",
@@ -31,5 +32,6 @@ BINDINGS: tuple[Binding, ...] = (
         payload=models.GreetedEvent,
         output=None,
         context=Context,
+        timeout=5.0,
     ),
 )

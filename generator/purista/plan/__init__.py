@@ -29,6 +29,9 @@ from purista.spec.names import ClassName, KubeName, PythonIdentifier
 
 __all__ = ["Plan", "build_plan"]
 
+#: Dead letters of a subscription moved (redriven, purged, listed) per Redis call.
+SUBSCRIPTION_BATCH = 100
+
 
 def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan:
     """The plan of the project `model` describes."""
@@ -152,10 +155,21 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
             success = links.events[h.success_event] if h.success_event else None
             event = None
         elif isinstance(h, spec.Subscription):
-            task, hqueue, timeout = f"{name}.v{svc.version}.{hname}", f"{queue}.{hname}", 30.0
+            task, hqueue, timeout = f"{name}.v{svc.version}.{hname}", f"{queue}.{hname}", h.timeout
             event = links.events[h.event]
             payload_class, payload_module = event.class_name, f"{project.package}.events"
             output_class, payload_schema, success = None, links.event_schemas[h.event], None
+            settings = QueueSettings(
+                max_attempts=h.max_attempts,
+                backoff_initial=h.backoff.initial,
+                backoff_max=h.backoff.max,
+                backoff_factor=h.backoff.factor,
+                backoff_jitter=h.backoff.jitter,
+                lease=h.timeout,
+                concurrency=dep.concurrency,
+                schedule_batch_size=50,
+                recovery_batch_size=SUBSCRIPTION_BATCH,
+            )
         else:
             link = links.queues[hname]
             task, hqueue, timeout = hname, f"{project.name}:jobs:{hname}", h.lease

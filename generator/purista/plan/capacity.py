@@ -9,8 +9,9 @@ threads. Counting "a pool of 10 per instance" is wrong both ways.
 
 Redis, per process that runs handlers, one connection per slot for each of:
 the broker (the producer that sends invokes, events and success events), the
-result backend (a command's result is stored) and the runtime's own client
-(state store, reply waits, job leases); a job worker stores no Celery results.
+result backend (a command's result is stored), the runtime's own client (state
+store, replies, job leases) and the client invokes wait on for their reply (a
+short socket timeout of its own); a job worker stores no Celery results.
 Besides those, a Celery worker's main process holds 4 (measured: the consumer's
 BRPOP, acknowledgements, the remote-control pub/sub and one more kombu keeps),
 and a job worker's lease keeper holds 1.
@@ -24,9 +25,9 @@ from typing import Any, Literal
 from purista.plan.model import Budget, Capacity, Deploy, PoolKind, Worker
 
 CELERY_CONSUMER_CONNECTIONS = 4
-CELERY_SLOT_CONNECTIONS = 3  # producer, result backend, runtime client
+CELERY_SLOT_CONNECTIONS = 4  # producer, result backend, runtime client, reply waits
 JOB_KEEPER_CONNECTIONS = 1
-JOB_SLOT_CONNECTIONS = 2  # producer, runtime client
+JOB_SLOT_CONNECTIONS = 3  # producer, runtime client, reply waits
 DB_CONNECTIONS_PER_SLOT = 1  # a slot runs one message at a time
 
 
@@ -169,11 +170,13 @@ def _redis_by_use(w: Worker) -> dict[str, int]:
             "broker": slots,
             "results": 0,
             "state_replies_and_jobs": JOB_KEEPER_CONNECTIONS + slots,
+            "invoke_waits": slots,
         }
     return {
         "broker": CELERY_CONSUMER_CONNECTIONS + slots,
         "results": slots,
         "state_replies_and_jobs": slots,
+        "invoke_waits": slots,
     }
 
 

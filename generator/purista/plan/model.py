@@ -53,7 +53,10 @@ class QueueLink:
 
 @dataclass(frozen=True)
 class QueueSettings:
-    """How a job queue retries, leases and batches."""
+    """How a job queue (or a subscription's delivery) retries, leases and batches.
+
+    For a subscription, `lease` is the handler's timeout.
+    """
 
     max_attempts: int
     backoff_initial: float

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 import sys
+import threading
+import time
 from collections.abc import Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
@@ -26,6 +30,30 @@ from .project import EVENT_ROUTES, PROJECT
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
 REPLY_PREFIX = f"{PROJECT}:reply:"
+
+#: What a failed send raises: Redis unreachable, frozen or restarting.
+SEND_ERRORS = (OperationalError, redis.RedisError, OSError)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether an error, or one it was raised from, is a timeout waiting for Redis."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError | redis.TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def check_size(payload: Any, limit: int, what: str) -> None:
+    """Refuse a payload whose JSON is over `limit` bytes, naming the limit."""
+    size = len(json.dumps(payload).encode())
+    if size > limit:
+        raise errors.PayloadTooLarge(
+            f"the payload of {what} is {size} bytes of JSON, over the limit of {limit} "
+            "(PURISTA_MAX_PAYLOAD): send a reference to the data (a key, a URL) instead, "
+            "or split it"
+        )
 
 
 class Bridge(Protocol):
@@ -54,76 +82,173 @@ class Bridge(Protocol):
         ...
 
 
+class Sender:
+    """Sends Celery messages from this thread through a broker connection of its own.
+
+    The connection waits at most `SOCKET_TIMEOUT` for each answer of Redis. A send
+    that Redis refused (it is restarting, or the connection was lost) is tried
+    again on a new connection until its deadline; a send that Redis did not
+    answer in time is not, since Redis may have taken it (a command runs at most
+    once). Either way a frozen or restarting Redis holds a caller up no longer
+    than its deadline and a second.
+    """
+
+    SOCKET_TIMEOUT = 0.5
+    RETRY_PAUSE = 0.1
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+        self._local = threading.local()
+
+    def send(
+        self,
+        task: str,
+        payload: dict[str, Any],
+        queue: str,
+        header: dict[str, Any],
+        *,
+        task_id: str,
+        deadline: float,
+        expires: float | None = None,
+    ) -> None:
+        """Send one task message, or raise `PublishError` (at the latest at `deadline`)."""
+        while True:
+            try:
+                self._app.send_task(
+                    task,
+                    kwargs={"payload": payload},
+                    queue=queue,
+                    task_id=task_id,
+                    headers={HEADER: header},
+                    expires=expires,
+                    ignore_result=True,
+                    retry=False,
+                    producer=self._producer(),
+                )
+                return
+            except SEND_ERRORS as exc:
+                self._local.producer = None
+                unanswered = _timed_out(exc)
+                if unanswered or time.monotonic() + self.RETRY_PAUSE >= deadline:
+                    why = (
+                        "Redis did not answer in time (it may still run, once)"
+                        if unanswered
+                        else "Redis refused it"
+                    )
+                    raise errors.PublishError(f"could not send {task}: {why} ({exc})") from exc
+                time.sleep(self.RETRY_PAUSE)
+
+    def _producer(self) -> Any:
+        producer = getattr(self._local, "producer", None)
+        if producer is None or self._local.pid != os.getpid():
+            options = {
+                **self._app.conf.broker_transport_options,
+                "socket_timeout": self.SOCKET_TIMEOUT,
+                "socket_connect_timeout": self.SOCKET_TIMEOUT,
+                "max_retries": 0,  # `send` decides whether to try again
+            }
+            connection = self._app.connection_for_write(transport_options=options)
+            producer = connection.Producer(auto_declare=False)
+            self._local.producer, self._local.pid = producer, os.getpid()
+        return producer
+
+
 class CeleryBridge:
     """The bridge of a real deployment: Celery messages on Redis.
 
     An invoke waits on a reply list (`BLPOP`) rather than the result backend's
     pub/sub, so many threads of one worker can wait at once; its result is not
-    stored in the backend (a plain Celery client's call still is).
+    stored in the backend (a plain Celery client's call still is). The waits use a
+    client of their own (`replies`: a short socket timeout and no retries) in slices
+    of `REPLY_SLICE`, so the caller's deadline holds within a second even while
+    Redis is frozen or unreachable.
     """
 
-    def __init__(self, app: Celery, client: redis.Redis, jobs: JobStore) -> None:
+    REPLY_SLICE = 0.5
+    #: How long an emit keeps trying to reach Redis before the handler fails.
+    EMIT_PATIENCE = 10.0
+
+    def __init__(self, app: Celery, replies: redis.Redis, jobs: JobStore, max_payload: int) -> None:
         self._app = app
-        self._client = client
+        self._replies = replies
+        self._sender = Sender(app)
+        self._max_payload = max_payload
         self.jobs = jobs
 
     def invoke(
         self, target: CommandInfo, payload: dict[str, Any], output: type[OutputT], message: Message
     ) -> OutputT:
         """Send the command and wait at most its timeout for the answer."""
+        deadline = time.monotonic() + target.timeout
+        check_size(payload, self._max_payload, target.task)
         sent = message.next()
         reply = REPLY_PREFIX + sent.message_id
+        header = {**sent.to_header(), "reply_to": reply, "trace_context": telemetry.inject({})}
         with telemetry.tracer.start_as_current_span(
             f"invoke {target.task}",
             kind=SpanKind.CLIENT,
             attributes={"messaging.destination.name": target.queue, "purista.target": target.task},
         ):
-            self._app.send_task(
-                target.task,
-                kwargs={"payload": payload},
-                queue=target.queue,
-                task_id=sent.message_id,
-                headers={
-                    HEADER: {
-                        **sent.to_header(),
-                        "reply_to": reply,
-                        "trace_context": telemetry.inject({}),
-                    }
-                },
-                expires=target.timeout,
-                ignore_result=True,
-            )
-            answer = self._client.blpop([reply], timeout=target.timeout)
+            try:
+                self._sender.send(
+                    target.task,
+                    payload,
+                    target.queue,
+                    header,
+                    task_id=sent.message_id,
+                    deadline=deadline,
+                    expires=target.timeout,
+                )
+            except errors.PublishError as exc:
+                raise errors.InvokeTimeout(str(exc)) from None
+            answer = self._wait(reply, deadline)
         if answer is None:
             raise errors.InvokeTimeout(
-                f"{target.task} did not answer within {target.timeout:g} s; "
-                f"is a worker consuming {target.queue} running?"
+                f"{target.task} did not answer within {target.timeout:g} s: no worker of "
+                f"{target.queue} took it in time, or its handler ran longer"
             )
-        data = json.loads(answer[1])
+        data = json.loads(answer)
         if not data.get("ok"):
             raise rebuild_error(data.get("error") or {})
         return wire.parse(output, data.get("result"), f"output of {target.task}")
+
+    def _wait(self, reply: str, deadline: float) -> bytes | None:
+        """The answer on `reply`, or None once `deadline` (monotonic) has passed."""
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                answer = cast(
+                    list[bytes] | None,
+                    self._replies.blpop([reply], timeout=min(self.REPLY_SLICE, remaining)),
+                )
+            except (redis.ConnectionError, redis.TimeoutError):
+                time.sleep(min(Sender.RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
+                continue
+            if answer is not None:
+                return answer[1]
+        return None
 
     def emit(self, event: str, payload: dict[str, Any], message: Message) -> None:
         """Send one message per subscription; an event nobody subscribes to costs nothing."""
         routes = EVENT_ROUTES.get(event, ())
         if not routes:
             return
+        check_size(payload, self._max_payload, f"event {event}")
         with telemetry.tracer.start_as_current_span(
             "event_bridge.route",
             kind=SpanKind.PRODUCER,
             attributes={"purista.event": event, "purista.subscriptions": len(routes)},
         ):
             trace_context = telemetry.inject({})
+            deadline = time.monotonic() + self.EMIT_PATIENCE
             for route in routes:
                 sent = message.next()
-                self._app.send_task(
+                self._sender.send(
                     route.task,
-                    kwargs={"payload": payload},
-                    queue=route.queue,
+                    payload,
+                    route.queue,
+                    {**sent.to_header(), "trace_context": trace_context},
                     task_id=sent.message_id,
-                    headers={HEADER: {**sent.to_header(), "trace_context": trace_context}},
-                    ignore_result=True,
+                    deadline=deadline,
                 )
 
     def enqueue(
@@ -165,18 +290,22 @@ def rebuild_error(record: Mapping[str, Any]) -> Exception:
     """The invoked command's exception, with its type name and its message unchanged.
 
     The original class is used when it is a known exception type here (a builtin,
-    the runtime's, or one from a loaded module), rebuilt from its args without
-    running its constructor again; otherwise an exception class of the same name,
-    derived from `RemoteError`, stands in for it.
+    the runtime's, or one from a loaded module, nested classes included), rebuilt
+    from its args without running its constructor again; otherwise an exception
+    class of the same name and module, derived from `RemoteError`, stands in for
+    it, so that it reads the same in logs and to plain Celery clients.
     """
-    name = str(record.get("type") or "RemoteError")
+    qualname = str(record.get("type") or "RemoteError")
     message = str(record.get("message") or "")
-    module = sys.modules.get(str(record.get("module") or ""))
-    cls: Any = getattr(module, name, None) if module is not None else None
-    if cls is None and record.get("module") == "builtins":
-        cls = getattr(builtins, name, None)
+    module_name = str(record.get("module") or "")
+    owner = builtins if module_name == "builtins" else sys.modules.get(module_name)
+    cls: Any = owner
+    for part in qualname.split("."):
+        cls = getattr(cls, part, None)
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
-        remote: Exception = type(name, (errors.RemoteError,), {})(message)
+        name = qualname.rsplit(".", 1)[-1]
+        where = {"__module__": module_name or errors.__name__, "__qualname__": qualname}
+        remote: Exception = type(name, (errors.RemoteError,), where)(message)
         return remote
     args = record.get("args")
     args = tuple(args) if isinstance(args, list) else (message,)
@@ -188,7 +317,12 @@ def rebuild_error(record: Mapping[str, Any]) -> Exception:
     except Exception:  # noqa: BLE001  (a class that cannot be rebuilt this way)
         pass
     # The same type for `except`, the original message for people.
-    stand_in: Any = type(name, (cls,), {"__str__": lambda self: message})
+    namespace: dict[str, Any] = {
+        "__str__": lambda self: message,
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+    }
+    stand_in: Any = type(cls.__name__, (cls,), namespace)
     error: Exception = stand_in.__new__(stand_in, message)
     error.args = (message,)
     return error

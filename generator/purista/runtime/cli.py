@@ -1,36 +1,72 @@
 # purista runtime, copied unchanged into each project. Do not edit: `purista generate` rewrites it.
-"""The project's own command line: `python -m <package> ...`."""
+"""The project's own command line: `python -m <package> ...`.
+
+Exit codes: 0 ok, 1 the command failed (an error from the handler, a timeout, Redis
+unreachable), 2 bad input (arguments, payloads, settings). Every failure is one line
+on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
 import difflib
 import json
+import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
-
-from pydantic import RootModel
+from pathlib import Path
+from typing import Any, NoReturn
 
 from .context import Message
-from .info import PACKAGE
-from .project import COMMANDS, EVENT_ROUTES, PROJECT, QUEUES, SERVICES
+from .errors import InvalidPayload, SettingsError
+from .info import PACKAGE, QueueInfo
+from .jobs import MAX_DELAY
+from .project import COMMANDS, PROJECT, QUEUES, SERVICES, SUBSCRIPTIONS
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class UsageError(Exception):
+    """Bad input found after parsing (a payload, a setting): exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, reporting a bad argument in one line (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `<prog>: <message>` and exit 2."""
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse the arguments and run the command."""
     parser = _parser()
     args = parser.parse_args(argv)
-    sys.exit(args.run(parser, args) or 0)
+    sys.exit(_run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    import redis
+    from kombu.exceptions import OperationalError
+
+    try:
+        return int(args.run(args) or 0)
+    except (UsageError, SettingsError, InvalidPayload) as exc:
+        print(
+            f"{type(exc).__name__}: {exc}" if isinstance(exc, InvalidPayload) else exc,
+            file=sys.stderr,
+        )
+        return 2
+    except (redis.RedisError, OperationalError) as exc:
+        print(f"cannot reach Redis: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {PACKAGE}", description=f"{PROJECT}: workers and tools"
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog=f"python -m {PACKAGE}", description=f"{PROJECT}: workers and tools")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     worker = commands.add_parser("worker", help="run the worker of a service, or of a job queue")
     worker.add_argument(
@@ -39,11 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--queue", choices=sorted(QUEUES), help="run the jobs of this queue instead"
     )
-    worker.add_argument("--concurrency", type=int, help="parallel messages (default: the spec's)")
+    worker.add_argument(
+        "--concurrency", type=_count, help="parallel messages (default: the spec's)"
+    )
     worker.add_argument(
         "--pool", choices=["prefork", "threads", "solo"], help="pool kind of a service worker"
     )
-    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--loglevel", default="INFO", type=_loglevel, help="|".join(LOG_LEVELS))
     worker.set_defaults(run=_worker)
 
     dev = commands.add_parser("dev", help="run every worker of the project here, until Ctrl-C")
@@ -51,9 +89,9 @@ def _parser() -> argparse.ArgumentParser:
 
     invoke = commands.add_parser("invoke", help="run a command and print its output as JSON")
     invoke.add_argument("target", help="<service>.v<N>.<command>")
-    invoke.add_argument("payload", help="the payload as a JSON object")
+    invoke.add_argument("payload", help=PAYLOAD_HELP)
     invoke.add_argument(
-        "--timeout", type=float, help="seconds to wait (default: the command's timeout)"
+        "--timeout", type=_seconds, help="seconds to wait (default: the command's timeout)"
     )
     invoke.add_argument("--principal", help="principal id to send with the message")
     invoke.add_argument("--tenant", help="tenant id to send with the message")
@@ -61,59 +99,107 @@ def _parser() -> argparse.ArgumentParser:
 
     enqueue = commands.add_parser("enqueue", help="add a job to a queue and print its id")
     enqueue.add_argument("queue", choices=sorted(QUEUES))
-    enqueue.add_argument("payload", help="the payload as a JSON object")
-    enqueue.add_argument("--delay", type=float, help="seconds before the job may run")
+    enqueue.add_argument("payload", help=PAYLOAD_HELP)
+    enqueue.add_argument("--delay", type=_delay, help="seconds before the job may run")
     enqueue.add_argument("--key", help="idempotency key: the same key twice gives one job")
     enqueue.set_defaults(run=_enqueue)
 
-    job = commands.add_parser("job", help="show a job's status, attempts and last error")
+    job = commands.add_parser("job", help="show a job's (or a parked event's) record")
     job.add_argument("id")
     job.set_defaults(run=_job)
 
-    dlq = commands.add_parser("dlq", help="the dead-letter list of a queue")
+    dlq = commands.add_parser(
+        "dlq", help="the dead-letter list of a job queue or of a subscription's queue"
+    )
     dlq.add_argument("action", choices=["list", "redrive", "purge"])
-    dlq.add_argument("queue", choices=sorted(QUEUES))
+    dlq.add_argument("queue", choices=sorted(QUEUES | SUBSCRIPTIONS))
+    dlq.add_argument("--limit", type=_count, default=100, help="list at most this many (100)")
+    dlq.add_argument("--offset", type=_offset, default=0, help="skip this many, newest first")
     dlq.set_defaults(run=_dlq)
 
     stats = commands.add_parser(
-        "stats", help="queue depths, jobs in flight, dead letters, consumer lag"
+        "stats", help="queue depths, jobs in flight, retries, dead letters, consumer lag"
     )
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    stats.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS")
+    stats.add_argument("--watch", type=_seconds, metavar="SECONDS", help="refresh every SECONDS")
     stats.set_defaults(run=_stats)
     return parser
 
 
-def _json_arg(parser: argparse.ArgumentParser, text: str) -> Any:
+PAYLOAD_HELP = "the payload: a JSON object, @FILE to read it from a file, or - for stdin"
+
+
+def _checked(convert: Callable[[str], Any], check: Callable[[Any], bool], what: str) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
+
+
+_count = _checked(int, lambda v: v >= 1, "a whole number of at least 1")
+_offset = _checked(int, lambda v: v >= 0, "a whole number of at least 0")
+_seconds = _checked(float, lambda v: 0 < v < math.inf, "a number of seconds greater than 0")
+_delay = _checked(
+    float, lambda v: 0 <= v <= MAX_DELAY, f"a number of seconds from 0 to {MAX_DELAY:g}"
+)
+
+
+def _loglevel(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text.upper()
+
+
+def _payload(text: str) -> Any:
+    """A payload argument: JSON, `@FILE` or `-` (stdin)."""
+    if text == "-":
+        source, text = "stdin", sys.stdin.read()
+    elif text.startswith("@"):
+        source = text[1:]
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read the payload from {source}: {exc}") from None
+    else:
+        source = "the argument"
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        parser.error(f"the payload is not JSON: {exc}")
+        raise UsageError(f"the payload ({source}) is not JSON: {exc}") from None
 
 
-def _worker(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .worker import run_job_worker, run_worker
-
+def _worker(args: argparse.Namespace) -> int:
     if (args.service is None) == (args.queue is None):
-        parser.error("name a service, or a job queue with --queue")
+        raise UsageError("name a service, or a job queue with --queue")
     if args.queue:
-        run_job_worker(args.queue, concurrency=args.concurrency, loglevel=args.loglevel)
-    else:
-        run_worker(
-            args.service, concurrency=args.concurrency, pool=args.pool, loglevel=args.loglevel
-        )
-    return 0
+        from .jobworker import run_job_worker
+
+        return run_job_worker(args.queue, concurrency=args.concurrency, loglevel=args.loglevel)
+    from .worker import run_worker
+
+    return run_worker(
+        args.service, concurrency=args.concurrency, pool=args.pool, loglevel=args.loglevel
+    )
 
 
-def _dev(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _dev(args: argparse.Namespace) -> int:
     from .dev import run
 
     return run()
 
 
-def _invoke(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from . import telemetry
+def _invoke(args: argparse.Namespace) -> int:
+    from pydantic import RootModel
+
+    from . import telemetry, wire
     from .app import get_bridge
+    from .runner import service_bindings
 
     target = COMMANDS.get(args.target)
     if target is None:
@@ -121,14 +207,17 @@ def _invoke(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         hint = (
             f"; did you mean {close[0]}?" if close else f"; commands: {', '.join(sorted(COMMANDS))}"
         )
-        parser.error(f"no command {args.target}{hint}")
-    payload = _json_arg(parser, args.payload)
+        raise UsageError(f"no command {args.target}{hint}")
+    binding = next(b for b in service_bindings(target.task.split(".")[0]) if b.task == target.task)
+    payload = wire.to_wire(binding.payload, _payload(args.payload), f"payload of {target.task}")
     if args.timeout:
         target = replace(target, timeout=args.timeout)
     message = Message.first(principal_id=args.principal, tenant_id=args.tenant)
     telemetry.setup("cli", client=True)
     try:
         output = get_bridge().invoke(target, payload, RootModel[Any], message)
+    except InvalidPayload:
+        raise
     except Exception as exc:  # noqa: BLE001  (reported as the command's error)
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -136,19 +225,14 @@ def _invoke(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-def _enqueue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _enqueue(args: argparse.Namespace) -> int:
     from . import telemetry, wire
     from .app import get_bridge
-    from .errors import InvalidPayload
     from .runner import job_binding
 
     queue = QUEUES[args.queue]
     model = job_binding(queue.name).payload
-    try:
-        payload = wire.to_wire(model, _json_arg(parser, args.payload), f"job {queue.name}")
-    except InvalidPayload as exc:
-        print(f"InvalidPayload: {exc}", file=sys.stderr)
-        return 1
+    payload = wire.to_wire(model, _payload(args.payload), f"job {queue.name}")
     telemetry.setup("cli", client=True)
     with telemetry.tracer.start_as_current_span(f"enqueue {queue.name}"):
         job_id = get_bridge().enqueue(
@@ -164,7 +248,7 @@ def _store() -> Any:
     return get_jobs()
 
 
-def _job(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _job(args: argparse.Namespace) -> int:
     record = _store().get(args.id)
     if record is None:
         print(f"no job {args.id} (unknown, or its record has expired)", file=sys.stderr)
@@ -173,21 +257,36 @@ def _job(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-def _dlq(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    store, queue = _store(), QUEUES[args.queue]
+def _dlq(args: argparse.Namespace) -> int:
+    store = _store()
+    queue: QueueInfo = QUEUES.get(args.queue) or SUBSCRIPTIONS[args.queue]
     if args.action == "list":
-        for record in store.dead_letters(queue):
+        shown = 0
+        for record in store.dead_letters(queue, offset=args.offset, limit=args.limit):
             print(
                 json.dumps({k: record.get(k) for k in ("id", "attempt", "last_error", "payload")})
             )
+            shown += 1
+        total = store.stats(queue)["dead_letters"]
+        if args.offset + shown < total:
+            print(
+                f"{shown} of {total} shown; the next page: --offset {args.offset + shown}",
+                file=sys.stderr,
+            )
     elif args.action == "redrive":
-        print(f"redrove {store.redrive(queue)} jobs of {queue.name}")
+        if args.queue in SUBSCRIPTIONS:
+            from .app import get_deliveries
+
+            moved = get_deliveries().redrive(queue)
+            print(f"redrove {moved} events of {queue.name}; its workers send them again")
+        else:
+            print(f"redrove {store.redrive(queue)} jobs of {queue.name}")
     else:
-        print(f"purged {store.purge(queue)} jobs of {queue.name}")
+        print(f"purged {store.purge(queue)} from {queue.name}")
     return 0
 
 
-def _stats(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _stats(args: argparse.Namespace) -> int:
     while True:
         figures = collect_stats()
         if args.json:
@@ -204,19 +303,26 @@ def collect_stats() -> dict[str, Any]:
     """Per job queue, per service command queue and per subscription, as Redis holds them now."""
     store = _store()
     client = store.client
+    subscriptions = sorted(SUBSCRIPTIONS)
     with client.pipeline(transaction=False) as pipe:
         for service in SERVICES.values():
             pipe.llen(service.queue)
-        subscriptions = sorted(
-            {route.queue for routes in EVENT_ROUTES.values() for route in routes}
-        )
         for queue in subscriptions:
             pipe.llen(queue)
         depths = pipe.execute()
+    waiting = dict(zip(subscriptions, depths[len(SERVICES) :], strict=True))
+    delivery = {name: store.stats(SUBSCRIPTIONS[name]) for name in subscriptions}
     return {
         "queues": {name: store.stats(info) for name, info in sorted(QUEUES.items())},
         "commands": {s.queue: depth for s, depth in zip(SERVICES.values(), depths, strict=False)},
-        "subscriptions": dict(zip(subscriptions, depths[len(SERVICES) :], strict=True)),
+        "subscriptions": {
+            name: {
+                "waiting": waiting[name],
+                "retrying": delivery[name]["scheduled"] + delivery[name]["in_flight"],
+                "dead_letters": delivery[name]["dead_letters"],
+            }
+            for name in subscriptions
+        },
     }
 
 
@@ -226,12 +332,16 @@ def format_stats(figures: dict[str, Any]) -> str:
     lines = [row.format("job queue", "pending", "scheduled", "in flight", "dead", "oldest (s)")]
     for name, q in figures["queues"].items():
         age = "-" if q["oldest_age"] is None else f"{q['oldest_age']:.1f}"
-        figures_of_q = (q["pending"], q["scheduled"], q["in_flight"], q["dead_letters"])
-        lines.append(row.format(name, *figures_of_q, age))
+        counts = (q["pending"], q["scheduled"], q["in_flight"], q["dead_letters"])
+        lines.append(row.format(name, *counts, age))
     lines.append("")
     lines.append(f"{'command queue':<42} {'waiting':>8}")
     lines.extend(f"{name:<42} {depth:>8}" for name, depth in figures["commands"].items())
     lines.append("")
-    lines.append(f"{'subscription queue (lag)':<42} {'waiting':>8}")
-    lines.extend(f"{name:<42} {depth:>8}" for name, depth in figures["subscriptions"].items())
+    sub = "{:<42} {:>8} {:>9} {:>6}"
+    lines.append(sub.format("subscription queue (lag)", "waiting", "retrying", "dead"))
+    lines.extend(
+        sub.format(name, s["waiting"], s["retrying"], s["dead_letters"])
+        for name, s in figures["subscriptions"].items()
+    )
     return "\n".join(lines)

@@ -12,8 +12,20 @@ class InvalidPayload(PuristaError):  # noqa: N818  (the name is part of the wire
     """A payload, output or event that does not match its schema. Never retried."""
 
 
+class PayloadTooLarge(InvalidPayload):
+    """A payload over the size limit (`PURISTA_MAX_PAYLOAD`): refused before it is sent."""
+
+
 class InvokeTimeout(PuristaError, TimeoutError):  # noqa: N818  (reads as what happened)
     """An invoked command did not answer within its timeout."""
+
+
+class PublishError(PuristaError, ConnectionError):
+    """A message could not be handed to Redis before its deadline."""
+
+
+class SettingsError(PuristaError, ValueError):
+    """An environment variable the runtime reads has a value it cannot use."""
 
 
 class RemoteError(PuristaError):

@@ -3,8 +3,11 @@
 
 A worker with `PURISTA_HEALTH_DIR` set touches `<dir>/heartbeat` every
 `HEARTBEAT_INTERVAL` seconds from its own loop (a Celery bootstep's timer, or a
-job worker's lease keeper) and keeps `<dir>/ready` while it takes work. The
-probes read them without importing anything but the standard library:
+job worker's lease keeper) and keeps `<dir>/ready` while it takes work. It stops
+beating when it can no longer work: a job worker whose thread died, or a worker
+whose every slot runs a handler past its timeout (a thread cannot be stopped, so
+only a restart frees it). The probes read the files without importing anything
+but the standard library:
 
     python -m <package>._purista.health live [--max-age 60]
     python -m <package>._purista.health ready
@@ -16,11 +19,44 @@ import argparse
 import contextlib
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 HEARTBEAT_INTERVAL = float(os.environ.get("PURISTA_HEARTBEAT_INTERVAL", "10"))
 DEFAULT_MAX_AGE = 60.0
+
+
+class _Slots:
+    """The handlers running in this process: by thread, when each should have ended."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.deadlines: dict[int, float] = {}
+
+
+_slots = _Slots()
+
+
+@contextlib.contextmanager
+def running(limit: float) -> Iterator[None]:
+    """Count this thread as running a handler that should end within `limit` seconds."""
+    key = threading.get_ident()
+    with _slots.lock:
+        _slots.deadlines[key] = time.monotonic() + limit
+    try:
+        yield
+    finally:
+        with _slots.lock:
+            _slots.deadlines.pop(key, None)
+
+
+def stuck(now: float | None = None) -> int:
+    """How many handlers of this process run past their timeout."""
+    now = time.monotonic() if now is None else now
+    with _slots.lock:
+        return sum(1 for deadline in _slots.deadlines.values() if deadline < now)
 
 
 def health_dir() -> Path | None:

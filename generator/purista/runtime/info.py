@@ -40,7 +40,11 @@ class CommandInfo:
 
 @dataclass(frozen=True)
 class QueueInfo:
-    """A job queue: its service, and how it retries, leases and batches."""
+    """A job queue: its service, and how it retries, leases and batches.
+
+    A subscription's deliveries are retried and dead-lettered the same way: its
+    `QueueInfo` is named after its Celery queue, and its `lease` is the handler's timeout.
+    """
 
     name: str
     service: str

@@ -36,14 +36,18 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import redis
 
+from .errors import PayloadTooLarge
 from .info import QueueInfo
 from .project import PROJECT
 
 PayloadT = TypeVar("PayloadT")
+
+#: The longest delay of a job (a year): later than that is surely a mistake.
+MAX_DELAY = 365 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,9 @@ def job_key(job_id: str) -> str:
     return f"{PROJECT}:job:{job_id}"
 
 
-# Shared by the scripts: the server's clock in ms, and what happens to a finished job.
-_LIB = """
+# Shared by the scripts (and those of `delivery`): the server's clock in ms, and what
+# happens to a finished job.
+LIBRARY = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 
@@ -292,11 +297,14 @@ _SCRIPTS = {
 class JobStore:
     """Every operation on job queues, for producers, workers and the command line."""
 
-    def __init__(self, client: redis.Redis, retention: float = 7 * 24 * 3600) -> None:
+    def __init__(
+        self, client: redis.Redis, retention: float = 7 * 24 * 3600, max_payload: int = 1 << 20
+    ) -> None:
         self.client = client
         self.retention_ms = int(retention * 1000)
+        self.max_payload = max_payload
         self._scripts = {
-            name: client.register_script(_LIB + source) for name, source in _SCRIPTS.items()
+            name: client.register_script(LIBRARY + source) for name, source in _SCRIPTS.items()
         }
 
     def enqueue(
@@ -309,8 +317,15 @@ class JobStore:
         idempotency_key: str | None = None,
     ) -> str:
         """Store a job; with an idempotency key already used on this queue, the first job's id."""
-        if delay is not None and delay < 0:
-            raise ValueError("delay must not be negative")
+        if delay is not None and not 0 <= delay <= MAX_DELAY:
+            raise ValueError(f"delay must be between 0 and {MAX_DELAY:g} seconds, not {delay}")
+        data = json.dumps(payload)
+        if len(data.encode()) > self.max_payload:
+            raise PayloadTooLarge(
+                f"the payload of a job of {queue.name} is {len(data.encode())} bytes of JSON, over "
+                f"the limit of {self.max_payload} (PURISTA_MAX_PAYLOAD): enqueue a reference to "
+                "the data (a key, a URL) instead, or split it"
+            )
         k = keys(queue.name)
         job_id = uuid.uuid4().hex
         result = self._scripts["enqueue"](
@@ -323,7 +338,7 @@ class JobStore:
             args=[
                 idempotency_key or "",
                 job_id,
-                json.dumps(payload),
+                data,
                 json.dumps(message),
                 int((delay or 0) * 1000),
                 queue.name,
@@ -418,7 +433,7 @@ class JobStore:
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """A job's record: status, attempts, last error, result, times."""
-        return _record(self.client.hgetall(job_key(job_id)))
+        return _record(cast(dict[bytes, bytes], self.client.hgetall(job_key(job_id))))
 
     def trim_dead_letters(self, queue: QueueInfo) -> None:
         """Drop the ids of dead jobs whose records have expired from the dead-letter list."""
@@ -439,7 +454,7 @@ class JobStore:
         start = offset
         while end == -1 or start <= end:
             stop = start + page - 1 if end == -1 else min(start + page - 1, end)
-            ids = [text(i) for i in self.client.lrange(dead, start, stop)]
+            ids = [text(i) for i in cast(list[bytes], self.client.lrange(dead, start, stop))]
             if not ids:
                 return
             with self.client.pipeline(transaction=False) as pipe:
@@ -474,7 +489,7 @@ class JobStore:
 
     def _drain(self, script: str, script_keys: list[str], key_prefix: str, batch: int) -> int:
         """Run a dead-letter script batch by batch over as many ids as the list holds now."""
-        remaining = int(self.client.llen(script_keys[0]))
+        remaining = cast(int, self.client.llen(script_keys[0]))
         done = 0
         while remaining > 0:
             taken, count = self._scripts[script](
@@ -500,7 +515,7 @@ class JobStore:
             pending, scheduled, leased, dead, oldest, now = pipe.execute()
         age = None
         if oldest is not None:
-            queued_at = self.client.hget(job_key(text(oldest)), "queued_at")
+            queued_at = cast(bytes | None, self.client.hget(job_key(text(oldest)), "queued_at"))
             if queued_at is not None:
                 age = max(0.0, now[0] + now[1] / 1e6 - int(queued_at) / 1000)
         return {

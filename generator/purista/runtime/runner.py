@@ -42,6 +42,7 @@ class Binding:
     payload: type[BaseModel]
     output: type[BaseModel] | None
     context: Callable[..., Context]
+    timeout: float  # how long one run may take (a job queue: its lease)
     success_event: str | None = None
     success_model: type[BaseModel] | None = None
 
@@ -147,7 +148,7 @@ def job_result(result: Any) -> Any:
     if isinstance(result, BaseModel):
         return wire.dump(result)
     try:
-        json.dumps(result)
+        json.dumps(result, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"a job's result must be JSON-serialisable: {exc}") from None
     return result

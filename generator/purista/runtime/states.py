@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -42,7 +42,7 @@ class RedisStates:
 
     def get_state(self, key: str) -> Any:
         """The value stored under `key`, or None."""
-        raw = self._client.get(self._prefix + key)
+        raw = cast(bytes | None, self._client.get(self._prefix + key))
         return None if raw is None else json.loads(raw)
 
     def set_state(self, key: str, value: Any, ttl: float | None = None) -> None:

@@ -35,6 +35,12 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from .info import PACKAGE
 from .project import PROJECT, TRACING
 
+#: The format of worker log lines, with the trace and span of the message being handled.
+LOG_FORMAT = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] "
+    "[trace %(otelTraceID)s span %(otelSpanID)s] %(message)s"
+)
+
 tracer = trace.get_tracer(PACKAGE)
 meter = metrics.get_meter(PACKAGE)
 

@@ -3,7 +3,9 @@
 
 Plain kombu decodes each message inside its Redis read loop: one item on a queue
 that is not JSON, or not a kombu envelope, raises there and stops the worker's
-consumer. Here such an item is logged and dropped, and the worker goes on.
+consumer; an envelope whose contents Celery cannot read holds a worker slot for
+good, or stops the worker too. Here such an item is logged and dropped (an
+envelope Celery choked on is acknowledged), and the worker goes on.
 """
 
 from __future__ import annotations
@@ -19,14 +21,31 @@ from kombu.transport import redis as kombu_redis
 logger = logging.getLogger(__name__)
 
 
+class QoS(kombu_redis.QoS):
+    """kombu's acknowledgement emulation, putting back lost deliveries at every sweep.
+
+    Unacknowledged messages (events whose worker was lost) go back to their queue
+    once they are older than the visibility timeout, at the transport's periodic
+    sweep (every 10 s). kombu scans Redis only at every 10th sweep by default;
+    here every sweep scans, so a lost event comes back within the visibility
+    timeout and 10 s.
+    """
+
+    def restore_visible(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
+        """Restore messages older than the visibility timeout, scanning at every call."""
+        super().restore_visible(start=start, num=num, interval=1)
+
+
 class Channel(kombu_redis.Channel):
     """A Redis channel that drops items that are not JSON instead of failing."""
+
+    QoS = QoS
 
     def _brpop_read(self, **options: Any) -> bool:
         try:
             # A private method of kombu's channel, which its type stubs leave out.
             return bool(super()._brpop_read(**options))  # type: ignore[misc]
-        except ValueError as exc:  # the item was popped but is not JSON
+        except ValueError as exc:  # the item was popped but is not JSON (see `_deliver`)
             logger.error("dropped a message that is not JSON: %s", exc)
             raise Empty() from None
 
@@ -41,7 +60,21 @@ class Transport(kombu_redis.Transport):
         if problem:
             logger.error("dropped a message on %s that is not a Celery message: %s", queue, problem)
             return
-        super()._deliver(message, queue)
+        try:
+            super()._deliver(message, queue)
+        except self.connection_errors + self.channel_errors:
+            raise  # Redis itself failed: the consumer reconnects
+        except Exception as exc:  # noqa: BLE001  (a message Celery could not take)
+            tag = message["properties"]["delivery_tag"]
+            for channel in self.channels or ():
+                if tag in (channel.qos._delivered or {}):
+                    channel.qos.ack(tag)
+            logger.error(
+                "dropped a message on %s that Celery could not take: %s: %s",
+                queue,
+                type(exc).__name__,
+                exc,
+            )
 
 
 def envelope_problem(message: Any) -> str | None:
@@ -51,8 +84,9 @@ def envelope_problem(message: Any) -> str | None:
     properties = message.get("properties")
     if not isinstance(properties, dict):
         return "no `properties` object"
-    if "delivery_tag" not in properties or not isinstance(properties.get("delivery_info"), dict):
-        return "no `delivery_tag` or `delivery_info` in its properties"
+    tag = properties.get("delivery_tag")
+    if not (isinstance(tag, str) and tag) or not isinstance(properties.get("delivery_info"), dict):
+        return "no `delivery_tag` (a string) or `delivery_info` in its properties"
     body = message.get("body")
     if properties.get("body_encoding") == "base64":
         if not isinstance(body, str):

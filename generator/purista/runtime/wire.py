@@ -16,7 +16,7 @@ M = TypeVar("M", bound=BaseModel)
 def parse(model: type[M], value: Any, what: str) -> M:
     """`value` (a model or a mapping) as `model`, or `InvalidPayload` naming each failing field."""
     if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
+        value = dump(value)
     elif not isinstance(value, Mapping):
         raise InvalidPayload(f"{what} must be a JSON object, not {type(value).__name__}")
     try:
@@ -26,8 +26,12 @@ def parse(model: type[M], value: Any, what: str) -> M:
 
 
 def dump(model: BaseModel) -> dict[str, Any]:
-    """A model as its JSON object, in the spec's spelling."""
-    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """A model as its JSON object, in the spec's spelling.
+
+    Fields that were set are kept, an explicit `null` included; fields never set
+    are left out, and the receiver's model gives them their defaults.
+    """
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def to_wire(model: type[M], value: Any, what: str) -> dict[str, Any]:

@@ -1,51 +1,47 @@
 # purista runtime, copied unchanged into each project. Do not edit: `purista generate` rewrites it.
-"""Workers: a service's commands and subscriptions on Celery, or one job queue."""
+"""The worker of a service: its commands and subscriptions, on Celery."""
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
-from dataclasses import replace
-from types import FrameType
 from typing import Any
 
+import redis
 from billiard.process import current_process
 from celery import bootsteps
 from celery.signals import (
+    after_setup_logger,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
     worker_shutting_down,
 )
-from opentelemetry.context import attach, detach
 
 from . import health, telemetry
-from .app import get_app, get_bridge, get_client, get_jobs, register, states_for
-from .context import Message
-from .errors import InvalidPayload
-from .info import QueueInfo
-from .jobs import Claimed, JobStore
-from .project import PROJECT, QUEUES, SERVICES
-from .runner import Binding, execute, job_binding, service_bindings
+from .app import HARD_LIMIT_GRACE, get_app, get_client, get_deliveries, register
+from .bridge import Sender
+from .project import COMMANDS, PROJECT, SERVICES, SUBSCRIPTIONS
+from .runner import service_bindings
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
-LOG_FORMAT = (
-    "[%(asctime)s: %(levelname)s/%(processName)s] "
-    "[trace %(otelTraceID)s span %(otelSpanID)s] %(message)s"
-)
+#: Celery's loggers of every task received and done: they log at INFO, with the task's
+#: result, so they are kept at WARNING unless the worker runs with `--loglevel DEBUG`.
+PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.worker.request")
 
 
 class _Loop:
-    """What the heartbeat knows of the worker: is it connected, and does its loop turn."""
+    """What the heartbeat knows of the worker: is it connected, does its loop turn, its pool."""
 
     connected = False
     last_tick = time.monotonic()
+    slots = 0  # threads of a threads (or solo) pool, whose handlers run in this process
+    subscriptions: tuple[str, ...] = ()  # the subscription queues the worker consumes
 
     @classmethod
     def tick(cls) -> None:
@@ -58,7 +54,9 @@ class Heartbeat(bootsteps.StartStopStep):
     The loop's own timer records each turn; a thread touches the file when the
     last turn is recent, or when the consumer is reconnecting to Redis (its loop
     does not turn then, and a restart would not help). A loop stuck while
-    connected stops the beat, and the liveness probe restarts the worker.
+    connected stops the beat, and so does a threads pool whose every slot runs a
+    handler past its timeout (a thread cannot be stopped): the liveness probe
+    restarts the worker.
     """
 
     requires = ("celery.worker.components:Timer",)
@@ -83,9 +81,14 @@ class Heartbeat(bootsteps.StartStopStep):
             self.tref = None
 
     def _beat(self) -> None:
+        wedged = False
         while True:
             stale = time.monotonic() - _Loop.last_tick > 3 * health.HEARTBEAT_INTERVAL
-            if not (_Loop.connected and stale):
+            stuck = _Loop.slots > 0 and health.stuck() >= _Loop.slots
+            if stuck and not wedged:
+                logger.error("every slot runs a handler past its timeout; liveness fails")
+            wedged = stuck
+            if not (_Loop.connected and stale) and not stuck:
                 health.beat()
             if self.stopped.wait(health.HEARTBEAT_INTERVAL / 2):
                 return
@@ -111,24 +114,80 @@ class Readiness(bootsteps.StartStopStep):
         self.stop(parent)
 
 
+class Retries(bootsteps.StartStopStep):
+    """Sends the events of this worker's subscriptions that are due for another attempt.
+
+    Runs in the worker's main process; any worker of a subscription sends its due
+    events, each once (they are leased while being sent).
+    """
+
+    POLL = 0.5
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.stopped = threading.Event()
+        self.subscriptions = [SUBSCRIPTIONS[q] for q in _Loop.subscriptions]
+
+    def start(self, parent: Any) -> None:
+        """Start polling, if this worker has subscriptions."""
+        if self.subscriptions:
+            threading.Thread(target=self._run, name="purista-retries", daemon=True).start()
+
+    def stop(self, parent: Any) -> None:
+        """Stop polling."""
+        self.stopped.set()
+
+    def _run(self) -> None:
+        deliveries, sender, down = get_deliveries(), Sender(get_app()), False
+        while not self.stopped.wait(self.POLL):
+            try:
+                for subscription in self.subscriptions:
+                    for event in deliveries.take(subscription):
+                        header = {**event.header, "attempt": event.attempt + 1}
+                        sender.send(
+                            event.task,
+                            event.payload,
+                            subscription.name,
+                            header,
+                            task_id=event.id,
+                            deadline=time.monotonic() + 5,
+                        )
+                        deliveries.sent(subscription, event.id)
+                down = False
+            except (redis.RedisError, ConnectionError) as exc:
+                if not down:
+                    logger.warning("could not send due retries of events (%s); retrying", exc)
+                down = True
+
+
 def run_worker(
     service: str, *, concurrency: int | None = None, pool: str | None = None, loglevel: str = "INFO"
-) -> None:
-    """Consume `service`'s queues until stopped (SIGTERM finishes running tasks first)."""
+) -> int:
+    """Consume `service`'s queues until stopped (SIGTERM finishes running tasks first).
+
+    Returns the worker's exit code: 0 after a clean stop, 1 when it crashed.
+    """
     info = SERVICES[service]
     pool = pool or os.environ.get("PURISTA_POOL") or info.pool
     concurrency = concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))
     health.set_ready(False)
+    _Loop.slots = concurrency if pool in ("threads", "solo") else 0
+    _Loop.subscriptions = info.consumes[1:]
     app = get_app()
     app.steps["worker"].add(Heartbeat)
+    app.steps["worker"].add(Retries)
     app.steps["consumer"].add(Readiness)
     worker_shutting_down.connect(_not_ready, weak=False)
+    if pool in ("threads", "solo"):
+        worker_shutting_down.connect(_watch_shutdown(service), weak=False)
     if info.uses_database:
         _open_database(pool, concurrency, f"{PROJECT}.{service}.v{info.version}")
     register(app, service_bindings(service))
     telemetry.install_log_ids()
-    app.conf.worker_log_format = LOG_FORMAT
-    app.conf.worker_task_log_format = LOG_FORMAT
+    app.conf.worker_log_format = telemetry.LOG_FORMAT
+    app.conf.worker_task_log_format = telemetry.LOG_FORMAT
+    if loglevel.upper() != "DEBUG":
+        after_setup_logger.connect(_quiet_per_task_logs, weak=False)
 
     # Telemetry starts after the fork in each prefork child, or once in a worker without children.
     def in_child(**_: object) -> None:
@@ -146,24 +205,20 @@ def run_worker(
     # A prefork child leaves with os._exit: export what it still holds first.
     worker_process_shutdown.connect(lambda **_: telemetry.shutdown(), weak=False)
     worker_init.connect(in_worker, weak=False)
-    app.worker_main(
-        [
-            "worker",
-            "--queues",
-            ",".join(info.consumes),
-            "--pool",
-            pool,
-            "--concurrency",
-            str(concurrency),
-            "--hostname",
-            f"{service}.v{info.version}.{os.getpid()}@{socket.gethostname()}",
-            "--loglevel",
-            loglevel,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
+    # The threads pool is purista's (see `pool`): it wakes the worker's loop when a slot frees.
+    worker = app.Worker(
+        hostname=f"{service}.v{info.version}.{os.getpid()}@{socket.gethostname()}",
+        queues=list(info.consumes),
+        pool_cls=f"{__package__}.pool:ThreadsPool" if pool == "threads" else pool,
+        concurrency=concurrency,
+        loglevel=loglevel,
+        without_gossip=True,
+        without_mingle=True,
+        without_heartbeat=True,
     )
+    worker.start()
+    # Celery's own command line drops this code (`worker_main`): a crash exited 0.
+    return int(worker.exitcode or 0)
 
 
 def observe_subscriptions(queues: tuple[str, ...]) -> None:
@@ -187,25 +242,37 @@ def observe_subscriptions(queues: tuple[str, ...]) -> None:
     )
 
 
-def observe_queue(store: JobStore, queue: QueueInfo) -> None:
-    """Report a job queue's depth, scheduled and in-flight jobs, dead letters and oldest age."""
-    for figure, description, unit in (
-        ("pending", "Jobs waiting to run", "{job}"),
-        ("scheduled", "Jobs waiting for their delay or their next attempt", "{job}"),
-        ("in_flight", "Jobs running under a lease", "{job}"),
-        ("dead_letters", "Jobs in the dead-letter list", "{job}"),
-        ("oldest_age", "Age of the oldest pending job", "s"),
-    ):
-
-        def read(figure: str = figure) -> dict[str, float]:
-            value = store.stats(queue)[figure]
-            return {} if value is None else {queue.name: float(value)}
-
-        telemetry.observe(f"purista.queue.{figure}", description, unit, read, "purista.queue")
+def _quiet_per_task_logs(**_: Any) -> None:
+    for name in PER_TASK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _not_ready(**_: Any) -> None:
     health.set_ready(False)
+
+
+def _watch_shutdown(service: str) -> Any:
+    """After a stop began, end a threads worker whose handlers outlive their timeouts.
+
+    A thread cannot be stopped, so a hung handler would hold a warm shutdown for
+    ever: past the longest timeout of the service, the process exits with 1.
+    """
+    info = SERVICES[service]
+    timeouts = [c.timeout for c in COMMANDS.values() if c.queue == info.queue]
+    timeouts += [SUBSCRIPTIONS[q].lease for q in info.consumes[1:]]
+    limit = max(timeouts, default=0.0) + HARD_LIMIT_GRACE
+
+    def watch(**_: Any) -> None:
+        def give_up() -> None:
+            logger.critical("handlers still run %.0f s after the stop began; exiting", limit)
+            logging.shutdown()
+            os._exit(1)
+
+        timer = threading.Timer(limit, give_up)
+        timer.daemon = True
+        timer.start()
+
+    return watch
 
 
 def _open_database(pool: str, concurrency: int, name: str) -> None:
@@ -222,151 +289,3 @@ def _open_database(pool: str, concurrency: int, name: str) -> None:
         worker_process_shutdown.connect(lambda **_: database.close_pool(), weak=False)
     else:
         database.get_pool()
-
-
-def run_job_worker(queue: str, *, concurrency: int | None = None, loglevel: str = "INFO") -> None:
-    """Run the jobs of `queue` on `concurrency` threads until SIGTERM or SIGINT."""
-    telemetry.install_log_ids()
-    logging.basicConfig(
-        level=loglevel.upper(), format=LOG_FORMAT.replace("processName", "threadName")
-    )
-    telemetry.setup(queue)
-    health.set_ready(False)
-    info = QUEUES[queue]
-    binding = job_binding(queue)
-    threads = concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))
-    if SERVICES[info.service].uses_database:
-        _open_database("threads", threads, f"{PROJECT}.jobs.{queue}")
-    store = get_jobs()
-    observe_queue(store, info)
-    JobWorker(info, binding, store, threads).run()
-
-
-class JobWorker:
-    """Threads that lease and run jobs, and one that renews leases, promotes and recovers.
-
-    The lease of every running job is renewed every third of the queue's lease, so
-    a job may outlive its lease while this process lives; when the process dies,
-    another worker runs the job again once the lease has expired. Due delayed jobs
-    and jobs with expired leases are moved by whichever worker polls first, in
-    batches of `schedule_batch_size` and `recovery_batch_size` per script call.
-    """
-
-    IDLE_MIN = 0.005
-    IDLE_MAX = 0.2
-
-    def __init__(
-        self,
-        queue: QueueInfo,
-        binding: Binding,
-        store: JobStore,
-        concurrency: int,
-        poll: float = 0.5,
-    ) -> None:
-        self.queue = queue
-        self.binding = binding
-        self.store = store
-        self.concurrency = concurrency
-        self.poll = min(poll, queue.lease / 3)
-        self.stopping = threading.Event()
-        self.done = threading.Event()
-        self.running: dict[str, Claimed] = {}
-        self.lock = threading.Lock()
-
-    def run(self) -> None:
-        """Work until SIGTERM or SIGINT, then let running jobs finish."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._stop)
-        workers = [
-            threading.Thread(target=self._work, name=f"{self.queue.name}-{i}", daemon=True)
-            for i in range(self.concurrency)
-        ]
-        keeper = threading.Thread(target=self._keep, name=f"{self.queue.name}-keeper", daemon=True)
-        logger.info("worker for job queue %s: %d threads", self.queue.name, self.concurrency)
-        keeper.start()
-        for thread in workers:
-            thread.start()
-        health.set_ready(True)
-        for thread in workers:
-            while thread.is_alive():
-                thread.join(0.5)
-        self.done.set()
-        keeper.join(self.poll * 2)
-        logger.info("worker for job queue %s stopped", self.queue.name)
-
-    def _stop(self, signum: int, frame: FrameType | None) -> None:
-        logger.info("stopping: running jobs finish, no new ones start")
-        health.set_ready(False)
-        self.stopping.set()
-
-    def _work(self) -> None:
-        idle = self.IDLE_MIN
-        while not self.stopping.is_set():
-            try:
-                job = self.store.claim(self.queue)
-            except Exception:
-                logger.exception("could not lease a job; retrying")
-                self.stopping.wait(1)
-                continue
-            if job is None:
-                self.stopping.wait(idle)
-                idle = min(idle * 2, self.IDLE_MAX)
-                continue
-            idle = self.IDLE_MIN
-            self._run(job)
-
-    def _run(self, job: Claimed) -> None:
-        with self.lock:
-            self.running[job.id] = job
-        # A job is a message of its own: its id is the job's; trace, principal and tenant carry on.
-        message = replace(Message.from_header(job.message, job.id), message_id=job.id)
-        token = attach(telemetry.extract(job.message.get("trace_context")))
-        try:
-            result = execute(
-                self.binding,
-                job.payload,
-                message,
-                get_bridge(),
-                states_for(self.queue.service),
-                job=(job.id, job.attempt),
-            )
-        except Exception as exc:  # noqa: BLE001  (any failure is recorded on the job)
-            final = isinstance(exc, InvalidPayload)
-            outcome = self.store.fail(self.queue, job, f"{type(exc).__name__}: {exc}", final=final)
-            logger.warning(
-                "job %s attempt %d of %d failed (%s): %s: %s",
-                job.id,
-                job.attempt,
-                self.queue.max_attempts,
-                outcome,
-                type(exc).__name__,
-                exc,
-            )
-        else:
-            if not self.store.succeed(self.queue, job, result):
-                logger.warning(
-                    "job %s finished after its lease was taken over; result dropped", job.id
-                )
-        finally:
-            detach(token)
-            with self.lock:
-                self.running.pop(job.id, None)
-
-    def _keep(self) -> None:
-        """Renew leases, promote and recover; beat the heartbeat whether or not Redis answers."""
-        last_beat = 0.0
-        while not self.done.wait(self.poll):
-            if time.monotonic() - last_beat >= health.HEARTBEAT_INTERVAL / 2:
-                health.beat()
-                last_beat = time.monotonic()
-            try:
-                with self.lock:
-                    running = list(self.running.values())
-                for job in running:
-                    if not self.store.heartbeat(self.queue, job):
-                        logger.warning("job %s lost its lease", job.id)
-                if not self.stopping.is_set():
-                    self.store.promote(self.queue)
-                    self.store.recover(self.queue)
-            except Exception:
-                logger.exception("lease renewal or promotion failed; retrying")

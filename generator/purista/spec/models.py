@@ -142,19 +142,27 @@ class Command(_Handler):
     success_event: Name | None = None
 
 
-class Subscription(_Handler):
-    """Consumes every event of one kind, once per subscribing service."""
-
-    event: Name
-
-
 class Backoff(_Model):
-    """Exponential backoff between attempts of a job."""
+    """Exponential backoff between attempts of a job or of an event's delivery."""
 
     initial: Annotated[float, Field(gt=0)] = 1
     max: Annotated[float, Field(gt=0)] = 120
     factor: Annotated[float, Field(ge=1)] = 2
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.25
+
+
+class Subscription(_Handler):
+    """Consumes every event of one kind, once per subscribing service.
+
+    A handler that raises (or whose worker is lost) gets the event again after a
+    backoff, up to `max_attempts` runs in all; then the event waits in the
+    subscription's dead-letter list. `timeout` bounds one run of the handler.
+    """
+
+    event: Name
+    timeout: Annotated[float, Field(gt=0, le=86400)] = 30
+    max_attempts: Annotated[int, Field(ge=1)] = 5
+    backoff: Backoff = Backoff()
 
 
 class Queue(_Handler):

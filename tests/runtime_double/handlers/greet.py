@@ -5,11 +5,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from runtime_double.handlers import record
+
 CALLS: list[dict[str, Any]] = []
 
 
 def handle(context: Any, payload: Any) -> dict[str, str]:
-    CALLS.append({"payload": payload, "message": context.message})
+    record(
+        CALLS,
+        "greet",
+        {"payload": payload, "message": context.message},
+        id=context.message.message_id,
+    )
     if payload.fail:
         raise ValueError(payload.fail)
     if payload.sleep:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runtime_double.handlers import record
+
 
 class HoarseError(Exception):
     """The shouter lost its voice."""
@@ -13,7 +15,12 @@ CALLS: list[dict[str, Any]] = []
 
 
 def handle(context: Any, payload: Any) -> dict[str, str]:
-    CALLS.append({"payload": payload, "message": context.message})
+    record(
+        CALLS,
+        "shout",
+        {"payload": payload, "message": context.message},
+        id=context.message.message_id,
+    )
     if payload.text == "hoarse":
         raise HoarseError("no voice left")
     return {"text": payload.text.upper()}

@@ -39,6 +39,9 @@ EVENT_ROUTES: dict[str, tuple[Route, ...]] = {}
 
 QUEUES: dict[str, QueueInfo] = {}
 
+# How each subscription's delivery is retried, by its queue (`lease`: the handler's timeout).
+SUBSCRIPTIONS: dict[str, QueueInfo] = {}
+
 # Every worker `dev` starts (one of each), with its Kubernetes grace period.
 WORKERS: tuple[WorkerInfo, ...] = (
     WorkerInfo(name="hello-greeter-v1", args=("worker", "greeter"), grace_period=60),

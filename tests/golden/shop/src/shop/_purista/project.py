@@ -82,6 +82,36 @@ QUEUES: dict[str, QueueInfo] = {
     ),
 }
 
+# How each subscription's delivery is retried, by its queue (`lease`: the handler's timeout).
+SUBSCRIPTIONS: dict[str, QueueInfo] = {
+    "shop.email.v1.welcomeNewUser": QueueInfo(
+        name="shop.email.v1.welcomeNewUser",
+        service="email",
+        max_attempts=5,
+        backoff_initial=1,
+        backoff_max=120,
+        backoff_factor=2,
+        backoff_jitter=0.25,
+        lease=30,
+        concurrency=2,
+        schedule_batch_size=50,
+        recovery_batch_size=100,
+    ),
+    "shop.email.v1.confirmOrder": QueueInfo(
+        name="shop.email.v1.confirmOrder",
+        service="email",
+        max_attempts=5,
+        backoff_initial=1,
+        backoff_max=120,
+        backoff_factor=2,
+        backoff_jitter=0.25,
+        lease=30,
+        concurrency=2,
+        schedule_batch_size=50,
+        recovery_batch_size=100,
+    ),
+}
+
 # Every worker `dev` starts (one of each), with its Kubernetes grace period.
 WORKERS: tuple[WorkerInfo, ...] = (
     WorkerInfo(name="shop-email-v1", args=("worker", "email"), grace_period=60),

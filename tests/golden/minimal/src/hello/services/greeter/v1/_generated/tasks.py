@@ -18,5 +18,6 @@ BINDINGS: tuple[Binding, ...] = (
         payload=models.GreetPayload,
         output=models.GreetOutput,
         context=context.GreetContext,
+        timeout=30,
     ),
 )

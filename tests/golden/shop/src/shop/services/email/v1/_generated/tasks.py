@@ -19,6 +19,7 @@ BINDINGS: tuple[Binding, ...] = (
         payload=events.UserSignedUpEvent,
         output=None,
         context=context.WelcomeNewUserContext,
+        timeout=30,
     ),
     Binding(
         kind="subscription",
@@ -31,5 +32,6 @@ BINDINGS: tuple[Binding, ...] = (
         payload=events.OrderPlacedEvent,
         output=None,
         context=context.ConfirmOrderContext,
+        timeout=30,
     ),
 )

@@ -18,5 +18,6 @@ BINDINGS: tuple[Binding, ...] = (
         payload=models.PlaceOrderPayload,
         output=models.PlaceOrderOutput,
         context=context.PlaceOrderContext,
+        timeout=30,
     ),
 )

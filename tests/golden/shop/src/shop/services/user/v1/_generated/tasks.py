@@ -19,6 +19,7 @@ BINDINGS: tuple[Binding, ...] = (
         payload=models.SignUpPayload,
         output=models.SignUpOutput,
         context=context.SignUpContext,
+        timeout=10.0,
         success_event="userSignedUp",
         success_model=events.UserSignedUpEvent,
     ),
@@ -33,6 +34,7 @@ BINDINGS: tuple[Binding, ...] = (
         payload=models.GetUserPayload,
         output=models.GetUserOutput,
         context=context.GetUserContext,
+        timeout=30,
     ),
     Binding(
         kind="queue",
@@ -45,5 +47,6 @@ BINDINGS: tuple[Binding, ...] = (
         payload=models.ProcessAvatarJob,
         output=None,
         context=context.ProcessAvatarContext,
+        timeout=300.0,
     ),
 )
