@@ -115,8 +115,9 @@ def test_worker_answers_invoke_plain_client_and_rejects_invalid_payload(
     assert got["type"] == "InvalidPayload"
     assert "name" in str(got["message"])
 
+    # The command line checks the payload before sending it: bad input, exit 2.
     result = project.run("invoke", "greeter.v1.greet", '{"nom": "x"}', env=env)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith("InvalidPayload: ") and "name" in result.stderr
 
     # The worker is still serving after the invalid payloads.

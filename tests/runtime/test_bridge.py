@@ -19,7 +19,7 @@ from celery.concurrency.thread import TaskPool as ThreadPool
 from celery.contrib.testing.worker import start_worker
 from celery.signals import setup_logging, task_revoked
 from celery.worker import WorkController
-from purista.runtime import errors
+from purista.runtime import errors, runner
 from purista.runtime.app import get_app, get_bridge, get_jobs, register
 from purista.runtime.bridge import error_record, rebuild_error
 from purista.runtime.context import Message
@@ -383,3 +383,23 @@ def test_a_class_with_another_constructor_keeps_its_type_and_message() -> None:
 def test_a_nested_error_class_comes_back_as_itself() -> None:
     rebuilt = round_trip(Outer.InnerError("inside"))
     assert type(rebuilt) is Outer.InnerError
+
+
+def test_a_plain_client_sees_a_remote_error_by_its_own_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An invoked command's error that the invoker re-raises keeps its name for everyone."""
+    record = {"type": "UnknownUserError", "module": "billing.errors", "message": "no user 7"}
+
+    def handle(context: Any, payload: Any) -> None:
+        raise rebuild_error(record)  # as `context.invoke...` raises it, unknown here
+
+    monkeypatch.setitem(runner._handlers, "runtime_double.handlers.greet", handle)
+    app = registered()
+    with worker(GREETER):
+        result = app.send_task("greeter.v1.greet", kwargs={"payload": {"name": "x"}}, queue=GREETER)
+        with pytest.raises(Exception) as raised:
+            result.get(timeout=5)
+    assert type(raised.value).__name__ == "UnknownUserError"
+    assert str(raised.value) == "no user 7"
+    assert result.traceback is not None and "RemoteError" not in result.traceback.splitlines()[-1]

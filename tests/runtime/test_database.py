@@ -174,3 +174,19 @@ def test_a_pool_inherited_from_another_process_is_left_alone(app_name: str) -> N
         assert settle(app_name, 2) == 2
     finally:
         inherited.close()
+
+
+def test_a_pool_without_its_database_says_so_once_not_at_every_retry(
+    process: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from support import free_port  # noqa: PLC0415
+
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    configure(4, process)
+    with caplog.at_level("WARNING", logger="psycopg.pool"):
+        get_pool()
+        time.sleep(4)  # each of the 4 connections fails and is retried with a backoff
+        close_pool()
+    failures = [r for r in caplog.records if r.name == "psycopg.pool"]
+    assert len(failures) == 1, [r.getMessage() for r in failures]
+    assert "error connecting" in failures[0].getMessage()

@@ -25,6 +25,7 @@ from purista.runtime.runner import service_bindings
 from purista.runtime.transport import envelope_problem
 from runtime_double.handlers import greet
 from runtime_double.models import GreetOutput
+from support import wait_for
 
 BINDINGS = service_bindings("greeter") + service_bindings("shouter")
 GREET = COMMANDS["greeter.v1.greet"]
@@ -209,3 +210,39 @@ def test_an_envelope_with_a_null_delivery_tag_does_not_stop_the_worker(
             replace(GREET, timeout=1.5), {"name": "after"}, GreetOutput, Message.first()
         )
     assert output.name == "after"
+
+
+def test_a_message_taken_while_redis_went_away_goes_back_to_its_queue(
+    client: redis.Redis, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """kombu pops a message, then records it as unacknowledged: Redis gone in between."""
+    from kombu import Connection  # noqa: PLC0415
+    from support import private_redis  # noqa: PLC0415
+
+    app = get_app()
+    message = app.amqp.as_task_v2("m-1", "greeter.v1.audit", kwargs={"payload": {"name": "x"}})
+    envelope = {
+        "body": base64.b64encode(
+            json.dumps([[], {"payload": {"name": "x"}}, {}]).encode()
+        ).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": message.headers,
+        "properties": {
+            "body_encoding": "base64",
+            "delivery_tag": "tag-1",
+            "delivery_info": {"exchange": "", "routing_key": "rtdouble.greeter.v1.audit"},
+            "priority": 0,
+        },
+    }
+    with private_redis(tmp_path_factory.mktemp("gone")) as gone_url:
+        connection = Connection(gone_url, transport="purista.runtime.transport:Transport")
+        channel = connection.default_channel
+        channel.basic_consume(
+            "rtdouble.greeter.v1.audit", no_ack=False, callback=lambda m: None, consumer_tag="c1"
+        )
+    # That Redis has stopped: recording the message as unacknowledged fails.
+    with pytest.raises(redis.ConnectionError):
+        connection.transport._deliver(envelope, "rtdouble.greeter.v1.audit")
+    assert wait_for(lambda: client.llen("rtdouble.greeter.v1.audit") == 1, 5, 0.05)
+    assert json.loads(client.lpop("rtdouble.greeter.v1.audit")) == envelope  # type: ignore[arg-type]

@@ -305,11 +305,11 @@ def _files(project: Project, services: tuple[Service, ...], deploy: Deploy) -> t
         File(path.format(package=project.package), path + ".jinja", owner)
         for path, owner in _PROJECT_FILES + _DEPLOY_FILES
     ]
-    # The runtime's modules, copied as they are; `database` only where a service uses one.
+    # The runtime's modules, copied as they are (`database` is imported only where a
+    # service uses the database, so psycopg is needed only there).
     for module in runtime_modules():
-        if module != "database.py" or deploy.uses_database:
-            path = f"src/{project.package}/_purista/{module}"
-            files.append(File(path, None, "generated", source=module))
+        path = f"src/{project.package}/_purista/{module}"
+        files.append(File(path, None, "generated", source=module))
     if deploy.uses_database:
         dev_db = "k8s/overlays/dev/postgres.yaml"
         files.append(File(dev_db, dev_db + ".jinja", "merged"))

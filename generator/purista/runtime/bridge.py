@@ -183,12 +183,12 @@ class CeleryBridge:
         check_size(payload, self._max_payload, target.task)
         sent = message.next()
         reply = REPLY_PREFIX + sent.message_id
-        header = {**sent.to_header(), "reply_to": reply, "trace_context": telemetry.inject({})}
         with telemetry.tracer.start_as_current_span(
             f"invoke {target.task}",
             kind=SpanKind.CLIENT,
             attributes={"messaging.destination.name": target.queue, "purista.target": target.task},
         ):
+            header = {**sent.to_header(), "reply_to": reply, "trace_context": telemetry.inject({})}
             try:
                 self._sender.send(
                     target.task,
@@ -304,7 +304,11 @@ def rebuild_error(record: Mapping[str, Any]) -> Exception:
         cls = getattr(cls, part, None)
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
         name = qualname.rsplit(".", 1)[-1]
-        where = {"__module__": module_name or errors.__name__, "__qualname__": qualname}
+        where = {
+            "__module__": module_name or errors.__name__,
+            "__qualname__": qualname,
+            "__reduce__": _rebuilt_from(record),
+        }
         remote: Exception = type(name, (errors.RemoteError,), where)(message)
         return remote
     args = record.get("args")
@@ -321,8 +325,20 @@ def rebuild_error(record: Mapping[str, Any]) -> Exception:
         "__str__": lambda self: message,
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,
+        "__reduce__": _rebuilt_from(record),
     }
     stand_in: Any = type(cls.__name__, (cls,), namespace)
     error: Exception = stand_in.__new__(stand_in, message)
     error.args = (message,)
     return error
+
+
+def _rebuilt_from(record: Mapping[str, Any]) -> Any:
+    """`__reduce__` of a stand-in class: pickled, it is rebuilt from its record.
+
+    Celery pickles an exception to check it before storing it; a class made here
+    cannot be found by name, and Celery would store its nearest base instead
+    (`RemoteError`), hiding the original type from plain clients and the log.
+    """
+    kept = dict(record)
+    return lambda self: (rebuild_error, (kept,))

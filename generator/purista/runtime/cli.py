@@ -53,11 +53,14 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         return int(args.run(args) or 0)
-    except (UsageError, SettingsError, InvalidPayload) as exc:
-        print(
-            f"{type(exc).__name__}: {exc}" if isinstance(exc, InvalidPayload) else exc,
-            file=sys.stderr,
-        )
+    except UsageError as exc:
+        print(f"python -m {PACKAGE} {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except InvalidPayload as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except (redis.RedisError, OperationalError) as exc:
         print(f"cannot reach Redis: {exc}", file=sys.stderr)

@@ -9,8 +9,10 @@ server sees from the start, not only under peak load.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
@@ -33,9 +35,40 @@ class _Process:
 _process = _Process()
 
 
+class RepeatFilter(logging.Filter):
+    """Lets the first record of each kind through, then one per `every` seconds.
+
+    A pool that cannot reach its database retries each connection with a backoff
+    and logs every failure: dozens of lines a minute saying the same thing. Here
+    the first says it, and later ones at most once a minute, counting the rest.
+    """
+
+    def __init__(self, every: float = 60.0) -> None:
+        super().__init__()
+        self.every = every
+        self.last: dict[str, float] = {}
+        self.held: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether to log `record` (its message template names its kind)."""
+        kind, now = str(record.msg), time.monotonic()
+        last = self.last.get(kind)
+        if last is not None and now - last < self.every:
+            self.held[kind] = self.held.get(kind, 0) + 1
+            return False
+        held = self.held.pop(kind, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like it since)"
+        self.last[kind] = now
+        return True
+
+
 def configure(size: int, name: str) -> None:
     """The size of each process's pool and the `application_name` its connections carry."""
     _process.size, _process.name = size, name
+    pool_log = logging.getLogger("psycopg.pool")
+    if not any(isinstance(f, RepeatFilter) for f in pool_log.filters):
+        pool_log.addFilter(RepeatFilter())
 
 
 def pool_size(pool: str, concurrency: int, settings: Settings) -> int:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
+import threading
+import time
 from queue import Empty
 from typing import Any
 
@@ -63,7 +66,15 @@ class Transport(kombu_redis.Transport):
         try:
             super()._deliver(message, queue)
         except self.connection_errors + self.channel_errors:
-            raise  # Redis itself failed: the consumer reconnects
+            # Redis failed: the consumer reconnects. kombu pops a message and records it
+            # as unacknowledged in two steps; if the second failed, the message exists
+            # only here now, and goes back to its queue once Redis answers again.
+            tag = message["properties"]["delivery_tag"]
+            if queue and not any(tag in (c.qos._delivered or {}) for c in self.channels or ()):
+                threading.Thread(
+                    target=_put_back, args=(queue, message), name="purista-put-back", daemon=True
+                ).start()
+            raise
         except Exception as exc:  # noqa: BLE001  (a message Celery could not take)
             tag = message["properties"]["delivery_tag"]
             for channel in self.channels or ():
@@ -75,6 +86,25 @@ class Transport(kombu_redis.Transport):
                 type(exc).__name__,
                 exc,
             )
+
+
+def _put_back(queue: str, message: dict[str, Any], patience: float = 600.0) -> None:
+    """Push a message popped from `queue` back to where it is taken next, retrying for a while."""
+    from .app import get_client  # the runtime's client; the transport is loaded by name
+
+    deadline, pause = time.monotonic() + patience, 0.1
+    while True:
+        try:
+            get_client().rpush(queue, json.dumps(message))
+        except Exception as exc:  # noqa: BLE001  (Redis still away: try again)
+            if time.monotonic() > deadline:
+                logger.error("lost a message of %s that Redis could not take back: %s", queue, exc)
+                return
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+        else:
+            logger.warning("put back a message of %s that was taken while Redis went away", queue)
+            return
 
 
 def envelope_problem(message: Any) -> str | None:
