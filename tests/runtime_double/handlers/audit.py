@@ -1,5 +1,5 @@
 """greeter.v1.audit: records each `greeted` event; `poison` raises, `slow<S>` sleeps S s
-(2 by default), `crash` kills its process."""
+(2 by default), `late<S>` sleeps S s before it records, `crash` kills its process."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ CALLS: list[dict[str, Any]] = []
 
 
 def handle(context: Any, event: Any) -> None:
+    if event.name.startswith("late"):
+        time.sleep(float(event.name.removeprefix("late") or 2))
     record(
         CALLS,
         "audit",
