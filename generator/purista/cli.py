@@ -18,7 +18,7 @@ from purista.write import Report, ensure_free
 
 if TYPE_CHECKING:
     from purista.edit import Edited
-    from purista.plan.model import Deploy, Worker
+    from purista.plan.model import Deploy, Plan, Worker
 
 app = typer.Typer(
     name="purista",
@@ -360,18 +360,80 @@ def validate(spec: SpecOption = None) -> None:
 def plan_command(
     spec: SpecOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    target_rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target-rate",
+            metavar="TARGET=N/s",
+            help="Size the workers for this rate of a command, event or job queue, from "
+            "the service times `python -m <package> bench` measured (repeatable).",
+        ),
+    ] = None,
+    measurements: Annotated[
+        Path | None,
+        typer.Option(
+            help="The measurements file [default: .purista/measurements.json next to the spec].",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Show each worker's replicas and connections against the budgets; exit 1 if over budget."""
+    """Show each worker's replicas and connections against the budgets; exit 1 if over budget.
+
+    With --target-rate: the replicas each worker needs to sustain the rates, and the
+    connections they imply; exit 1 when the budgets cannot hold them.
+    """
     from purista.load import load_spec  # noqa: PLC0415
     from purista.plan.capacity import problems, report  # noqa: PLC0415
 
-    deploy = pipeline.plan_only(load_spec(_spec_path(spec))).deploy
+    path = _spec_path(spec)
+    plan = pipeline.plan_only(load_spec(path))
+    if target_rate:
+        kept = measurements or path.parent / ".purista" / "measurements.json"
+        _size_for_rates(plan, target_rate, kept, as_json=as_json)
+        return
+    deploy = plan.deploy
     if as_json:
         sys.stdout.write(json.dumps(report(deploy), indent=2) + "\n")
     else:
         _print_plan(deploy)
     if not deploy.ok:
         raise CheckFailed("over budget:\n  " + "\n  ".join(problems(deploy)))
+
+
+def _size_for_rates(plan: Plan, texts: list[str], kept: Path, *, as_json: bool) -> None:
+    from purista.plan import rates  # noqa: PLC0415
+
+    target_loads = rates.loads(plan, rates.parse_rates(texts), rates.read_measurements(kept))
+    sized, database, redis = rates.size(plan.deploy, target_loads)
+    problems = rates.binding(database, redis)
+    if as_json:
+        sys.stdout.write(
+            json.dumps(rates.report(sized, database, redis, problems), indent=2) + "\n"
+        )
+    else:
+        out.print(
+            f"sized from {kept} (mean service time x rate x {rates.HEADROOM} headroom)",
+            markup=False,
+        )
+        for s in sized:
+            w = s.worker
+            out.print(
+                f"{w.kube_name}: {s.slots:.1f} busy slots of {w.concurrency} per instance -> "
+                f"{w.max_replicas} replicas; {w.capacity.db_connections_at_max} database and "
+                f"{w.capacity.redis_connections_at_max} Redis connections",
+                markup=False,
+            )
+            for load in s.loads:
+                out.print(
+                    f"  {load.target} {load.rate:g}/s: {load.handler}, "
+                    f"{load.service_time * 1000:.1f} ms per message",
+                    markup=False,
+                )
+        for name, b in (("database", database), ("redis", redis)):
+            if b is not None:
+                out.print(f"{name}: {b.used_at_max} of {b.budget} connections", markup=False)
+    if problems:
+        raise CheckFailed("the target rates do not fit the budgets:\n  " + "\n  ".join(problems))
 
 
 def _plan_row(w: Worker) -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from purista.runtime.info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
 
 PROJECT = "rtdouble"
@@ -87,6 +89,14 @@ def _subscription(queue: str, service: str) -> QueueInfo:
 SUBSCRIPTIONS: dict[str, QueueInfo] = {
     "rtdouble.greeter.v1.audit": _subscription("rtdouble.greeter.v1.audit", "greeter"),
     "rtdouble.shouter.v1.count": _subscription("rtdouble.shouter.v1.count", "shouter"),
+}
+
+EXAMPLES: dict[str, Any] = {
+    "greeter.v1.greet": {"name": "example"},
+    "shouter.v1.shout": {"text": "example"},
+    "work": {"task": "ok"},
+    "greeted": {"name": "example"},
+    "ignored": None,
 }
 
 WORKERS: tuple[WorkerInfo, ...] = (

@@ -87,6 +87,7 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
             description=event.description,
             schema=_canonical(event.payload),
             routes=tuple(routes[name]),
+            example_payload=_example_json(event.payload),
         )
         for name, event in sorted(model.events.items())
     )

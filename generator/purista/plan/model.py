@@ -119,6 +119,7 @@ class Event:
     description: str
     schema: str
     routes: tuple[Route, ...]
+    example_payload: str | None = None
 
 
 @dataclass(frozen=True)

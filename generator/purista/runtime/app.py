@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from opentelemetry.context import attach, detach
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
-from . import errors, health, telemetry
+from . import bench, errors, health, telemetry
 from .bridge import REPLY_PREFIX, CeleryBridge, error_record
 from .context import HEADER, Message
 from .delivery import Deliveries, Event
@@ -97,6 +98,7 @@ class _Shared:
         self.replies: redis.Redis | None = None
         self.bridge: CeleryBridge | None = None
         self.deliveries: Deliveries | None = None
+        self.states: dict[str, RedisStates] = {}
 
 
 _shared = _Shared()
@@ -150,6 +152,8 @@ def get_replies() -> redis.Redis:
 
 def get_bridge() -> CeleryBridge:
     """The bridge handlers in this process send their messages through."""
+    if _shared.bridge is not None:  # made once: every message takes this path
+        return _shared.bridge
     app, client, replies = get_app(), get_client(), get_replies()
     with _shared.lock:
         if _shared.bridge is None:
@@ -166,6 +170,8 @@ def get_jobs() -> JobStore:
 
 def get_deliveries() -> Deliveries:
     """Retries and dead letters of the subscriptions, in this process."""
+    if _shared.deliveries is not None:
+        return _shared.deliveries
     client, jobs = get_client(), get_jobs()
     with _shared.lock:
         if _shared.deliveries is None:
@@ -181,12 +187,17 @@ def reset() -> None:
                 client.close()
         _shared.app = _shared.client = _shared.replies = None
         _shared.bridge = _shared.deliveries = None
+        _shared.states.clear()
 
 
 def states_for(service: str) -> RedisStates:
-    """The state store of `service`."""
-    info = SERVICES[service]
-    return RedisStates(get_client(), f"{PROJECT}:state:{service}:", info.state_ttl)
+    """The state store of `service` (one per service and process)."""
+    states = _shared.states.get(service)
+    if states is None:
+        info = SERVICES[service]
+        states = RedisStates(get_client(), f"{PROJECT}:state:{service}:", info.state_ttl)
+        _shared.states[service] = states
+    return states
 
 
 def register(app: Celery, bindings: Iterable[Binding]) -> None:
@@ -243,18 +254,21 @@ def _command_task(binding: Binding) -> Any:
         if not (isinstance(reply, str) and reply.startswith(REPLY_PREFIX)):
             reply = None
         token = attach(trace_context) if trace_context is not None else None
+        started = time.perf_counter()
         try:
             with health.running(binding.timeout):
                 result = execute(
                     binding, payload, message, get_bridge(), states_for(binding.service)
                 )
         except Exception as exc:
+            _noted(header, binding, started, ok=False)
             if reply:
                 _answer(reply, {"ok": False, "error": error_record(exc)})
             raise
         finally:
             if token is not None:
                 detach(token)
+        _noted(header, binding, started, ok=True)
         if reply:
             _answer(reply, {"ok": True, "result": result})
         return result
@@ -281,10 +295,13 @@ def _subscription_task(binding: Binding, subscription: QueueInfo) -> Any:
             logger.error("event %s for %s: %s; dead-lettered", event.id, binding.task, error)
             return
         token = attach(trace_context) if trace_context is not None else None
+        started = time.perf_counter()
         try:
             with health.running(binding.timeout):
                 execute(binding, payload, message, get_bridge(), states_for(binding.service))
+            _noted(header, binding, started, ok=True)
         except Exception as exc:  # noqa: BLE001  (every failure is retried, or dead-lettered)
+            _noted(header, binding, started, ok=False)
             error = f"{type(exc).__name__}: {exc}"
             outcome = _record(deliveries.failed, subscription, event, error)
             logger.warning(
@@ -301,6 +318,16 @@ def _subscription_task(binding: Binding, subscription: QueueInfo) -> Any:
                 detach(token)
 
     return run
+
+
+def _noted(header: Mapping[str, Any], binding: Binding, started: float, *, ok: bool) -> None:
+    """A `bench` run's note of this handler's time (nothing for other messages)."""
+    if "bench" in header:
+        seconds = time.perf_counter() - started
+        try:
+            bench.note(get_client(), header, binding.task, seconds, ok)
+        except redis.RedisError as exc:
+            logger.warning("could not note a bench message: %s", exc)
 
 
 def _record(how: Any, subscription: QueueInfo, event: Event, error: str) -> Any:

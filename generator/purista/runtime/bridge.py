@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from . import errors, telemetry, wire
+from .bench import marked
 from .context import HEADER, Message
 from .info import CommandInfo, QueueInfo
 from .jobs import JobStore
@@ -188,7 +189,9 @@ class CeleryBridge:
             kind=SpanKind.CLIENT,
             attributes={"messaging.destination.name": target.queue, "purista.target": target.task},
         ):
-            header = {**sent.to_header(), "reply_to": reply, "trace_context": telemetry.inject({})}
+            header = marked(
+                {**sent.to_header(), "reply_to": reply, "trace_context": telemetry.inject({})}
+            )
             try:
                 self._sender.send(
                     target.task,
@@ -246,7 +249,7 @@ class CeleryBridge:
                     route.task,
                     payload,
                     route.queue,
-                    {**sent.to_header(), "trace_context": trace_context},
+                    marked({**sent.to_header(), "trace_context": trace_context}),
                     task_id=sent.message_id,
                     deadline=deadline,
                 )
@@ -265,7 +268,7 @@ class CeleryBridge:
         The job keeps the trace context of its producer, so every attempt, however
         delayed or retried, joins the producer's trace.
         """
-        header = {**message.to_header(), "trace_context": telemetry.inject({})}
+        header = marked({**message.to_header(), "trace_context": telemetry.inject({})})
         return self.jobs.enqueue(
             queue, payload, header, delay=delay, idempotency_key=idempotency_key
         )

@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from .context import Message
 from .errors import InvalidPayload, SettingsError
 from .info import PACKAGE, QueueInfo
 from .jobs import MAX_DELAY
-from .project import COMMANDS, PROJECT, QUEUES, SERVICES, SUBSCRIPTIONS
+from .project import COMMANDS, EVENT_ROUTES, EXAMPLES, PROJECT, QUEUES, SERVICES, SUBSCRIPTIONS
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -119,6 +119,29 @@ def _parser() -> argparse.ArgumentParser:
     dlq.add_argument("--limit", type=_count, default=100, help="list at most this many (100)")
     dlq.add_argument("--offset", type=_offset, default=0, help="skip this many, newest first")
     dlq.set_defaults(run=_dlq)
+
+    bench = commands.add_parser(
+        "bench", help="load a command, event or job queue on running workers and measure it"
+    )
+    bench.add_argument("target", help="<service>.v<N>.<command>, an event, or a job queue")
+    pace = bench.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=_seconds, default=50.0, help="messages per second (50)")
+    pace.add_argument("--max", action="store_true", help="as fast as --concurrency threads can")
+    bench.add_argument("--duration", type=_seconds, default=10.0, help="seconds of sending (10)")
+    bench.add_argument("--payload", help=PAYLOAD_HELP + " (default: the schema's example)")
+    bench.add_argument("--concurrency", type=_count, default=16, help="client threads (16)")
+    bench.add_argument(
+        "--drain", type=_seconds, default=30.0, help="seconds to wait for the backlog (30)"
+    )
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.add_argument("--plot", type=Path, metavar="FILE.png", help="draw latency (matplotlib)")
+    bench.add_argument(
+        "--measurements",
+        type=Path,
+        default=Path(".purista/measurements.json"),
+        help="where to keep the service times (.purista/measurements.json)",
+    )
+    bench.set_defaults(run=_bench)
 
     stats = commands.add_parser(
         "stats", help="queue depths, jobs in flight, retries, dead letters, consumer lag"
@@ -243,6 +266,82 @@ def _enqueue(args: argparse.Namespace) -> int:
         )
     print(job_id)
     return 0
+
+
+def _bench_target(target: str) -> tuple[str, Any, list[str]]:
+    """A bench target's kind, payload model and the Celery queues its messages wait in."""
+    from .runner import job_binding, service_bindings
+
+    if target in COMMANDS:
+        service = target.split(".", maxsplit=1)[0]
+        binding = next(b for b in service_bindings(service) if b.task == target)
+        return "command", binding.payload, [COMMANDS[target].queue]
+    if target in EVENT_ROUTES:
+        routes = EVENT_ROUTES[target]
+        if not routes:
+            raise UsageError(f"nobody subscribes to {target}: there is nothing to measure")
+        service = routes[0].task.split(".")[0]
+        binding = next(b for b in service_bindings(service) if b.task == routes[0].task)
+        return "event", binding.payload, [route.queue for route in routes]
+    if target in QUEUES:
+        return "job", job_binding(target).payload, []
+    close = difflib.get_close_matches(target, sorted(COMMANDS | EVENT_ROUTES | QUEUES), n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise UsageError(f"no command, event or job queue {target}{hint}")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pydantic import RootModel
+
+    from . import bench, telemetry, wire
+    from .app import get_bridge, get_client
+
+    target = args.target
+    kind, model, queues = _bench_target(target)
+    given = _payload(args.payload) if args.payload else EXAMPLES.get(target)
+    if given is None:
+        raise UsageError(f"{target} has no example payload: give one with --payload")
+    payload = wire.to_wire(model, given, f"payload of {target}")
+    bridge, client = get_bridge(), get_client()
+
+    def send() -> bool:
+        if kind == "command":
+            bridge.invoke(COMMANDS[target], payload, RootModel[Any], Message.first())
+            return True  # a command's round trip is timed here
+        if kind == "event":
+            bridge.emit(target, payload, Message.first())
+        else:
+            bridge.enqueue(QUEUES[target], payload, Message.first())
+        return False
+
+    telemetry.setup("bench", client=True)
+    run = bench.new_run()
+    rate = None if args.max else args.rate
+    load = bench.drive(
+        send, run=run, rate=rate, duration=args.duration, concurrency=args.concurrency
+    )
+    duration = time.monotonic() - load.started
+    backlog = sum(cast(int, client.llen(queue)) for queue in queues)
+    if kind == "job":
+        backlog = _store().stats(QUEUES[target])["pending"]
+    expected = (load.sent - sum(load.errors.values())) * max(1, len(queues) * (kind == "event"))
+    notes = bench.read_notes(client, run, expected, args.drain)
+    figures = bench.report(target, kind, load, notes, backlog=backlog, duration=duration)
+    print(json.dumps(figures, indent=2) if args.json else bench.format_report(figures))
+    bench.record(args.measurements, figures, {t: _concurrency(t) for t in figures["service_time"]})
+    if args.plot:
+        try:
+            bench.plot(figures, args.plot)
+        except RuntimeError as exc:
+            raise UsageError(str(exc)) from None
+    return 0
+
+
+def _concurrency(task: str) -> int:
+    """How many messages of `task` one instance of its worker runs at once."""
+    if task in QUEUES:
+        return QUEUES[task].concurrency
+    return SERVICES[task.split(".", maxsplit=1)[0]].concurrency
 
 
 def _store() -> Any:

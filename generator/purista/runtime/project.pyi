@@ -4,6 +4,8 @@ Its template is `templates/project/src/{package}/_purista/project.py.jinja`; the
 tests give the runtime a small double of it (`tests/runtime_double/project.py`).
 """
 
+from typing import Any
+
 from .info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
 
 PROJECT: str
@@ -16,3 +18,4 @@ EVENT_ROUTES: dict[str, tuple[Route, ...]]
 QUEUES: dict[str, QueueInfo]
 SUBSCRIPTIONS: dict[str, QueueInfo]
 WORKERS: tuple[WorkerInfo, ...]
+EXAMPLES: dict[str, Any]

@@ -6,6 +6,8 @@ The one module of the runtime rendered from the spec; the others are the same in
 
 from __future__ import annotations
 
+from typing import Any
+
 from .info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
 
 PROJECT = "hello"
@@ -41,6 +43,11 @@ QUEUES: dict[str, QueueInfo] = {}
 
 # How each subscription's delivery is retried, by its queue (`lease`: the handler's timeout).
 SUBSCRIPTIONS: dict[str, QueueInfo] = {}
+
+# An example payload of each command, event and job queue, from its schema (for `bench`).
+EXAMPLES: dict[str, Any] = {
+    "greeter.v1.greet": {"name": "example"},
+}
 
 # Every worker `dev` starts (one of each), with its Kubernetes grace period.
 WORKERS: tuple[WorkerInfo, ...] = (

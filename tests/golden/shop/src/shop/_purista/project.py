@@ -6,6 +6,8 @@ The one module of the runtime rendered from the spec; the others are the same in
 
 from __future__ import annotations
 
+from typing import Any
+
 from .info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
 
 PROJECT = "shop"
@@ -110,6 +112,19 @@ SUBSCRIPTIONS: dict[str, QueueInfo] = {
         schedule_batch_size=50,
         recovery_batch_size=100,
     ),
+}
+
+# An example payload of each command, event and job queue, from its schema (for `bench`).
+EXAMPLES: dict[str, Any] = {
+    "order.v1.placeOrder": {
+        "userId": "example",
+        "items": [{"sku": "EXAMPLE-1", "quantity": 1, "price": 1}],
+    },
+    "user.v1.signUp": {"email": "user@example.org", "password": "examplee"},
+    "user.v1.getUser": {"userId": "example"},
+    "processAvatar": {"userId": "example", "fileId": "example"},
+    "orderPlaced": {"orderId": "example", "userId": "example", "total": 1},
+    "userSignedUp": {"userId": "example", "email": "user@example.org"},
 }
 
 # Every worker `dev` starts (one of each), with its Kubernetes grace period.
