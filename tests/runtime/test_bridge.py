@@ -5,70 +5,28 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import pytest
 import redis
-from celery import Celery
-from celery.concurrency.thread import TaskPool as ThreadPool
-from celery.contrib.testing.worker import start_worker
-from celery.signals import setup_logging, task_revoked
-from celery.worker import WorkController
+from celery.signals import task_revoked
+from celery_threads import registered, worker
 from purista.runtime import errors, runner
-from purista.runtime.app import get_app, get_bridge, get_jobs, register
+from purista.runtime.app import get_bridge, get_jobs
 from purista.runtime.bridge import error_record, rebuild_error
 from purista.runtime.context import Message
 from purista.runtime.project import COMMANDS, QUEUES
-from purista.runtime.runner import service_bindings
 from runtime_double.handlers import audit, count, greet, shout
 from runtime_double.models import GreetOutput, ShoutOutput
 from support import wait_for
 
-BINDINGS = service_bindings("greeter") + service_bindings("shouter")
 GREET = COMMANDS["greeter.v1.greet"]
 SHOUT = COMMANDS["shouter.v1.shout"]
 GREETER, SHOUTER = "rtdouble.greeter.v1", "rtdouble.shouter.v1"
 AUDIT, COUNT = "rtdouble.greeter.v1.audit", "rtdouble.shouter.v1.count"
 THREADS = "purista.runtime.pool:ThreadsPool"  # the threads pool a service worker runs
-
-
-def registered() -> Celery:
-    """This process's app with the double's tasks, registered once per process as in a worker."""
-    app = get_app()
-    register(app, [b for b in BINDINGS if b.task not in app.tasks])
-    return app
-
-
-def _leave_logging_alone(**_: Any) -> None:
-    """Keep Celery from reconfiguring the root logger of the test process."""
-
-
-@contextmanager
-def worker(*queues: str, pool: str = "solo", concurrency: int = 1) -> Iterator[WorkController]:
-    """A Celery worker on a thread of this process, consuming `queues`; stopped on exit."""
-    app = registered()
-    threads = set(threading.enumerate())
-    setup_logging.connect(_leave_logging_alone)
-    running: WorkController | None = None
-    try:
-        with start_worker(
-            app,
-            pool=pool,
-            concurrency=concurrency,
-            perform_ping_check=False,
-            queues=list(queues),
-        ) as running:
-            yield running
-    finally:
-        setup_logging.disconnect(_leave_logging_alone)
-        if running is not None and isinstance(running.pool, ThreadPool):
-            running.pool.on_stop()  # a terminated worker leaves its threads to its caller
-    assert set(threading.enumerate()) <= threads
 
 
 def envelopes(client: redis.Redis, queue: str) -> list[dict[str, Any]]:

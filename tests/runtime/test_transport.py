@@ -5,65 +5,22 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import pytest
 import redis
-from celery import Celery
-from celery.concurrency.thread import TaskPool as ThreadPool
-from celery.contrib.testing.worker import start_worker
-from celery.signals import setup_logging
-from celery.worker import WorkController
-from purista.runtime.app import get_app, get_bridge, register
+from celery_threads import registered, worker
+from purista.runtime.app import get_app, get_bridge
 from purista.runtime.context import Message
 from purista.runtime.project import COMMANDS
-from purista.runtime.runner import service_bindings
 from purista.runtime.transport import envelope_problem
 from runtime_double.handlers import greet
 from runtime_double.models import GreetOutput
 from support import wait_for
 
-BINDINGS = service_bindings("greeter") + service_bindings("shouter")
 GREET = COMMANDS["greeter.v1.greet"]
 QUEUE = GREET.queue
-
-
-def registered() -> Celery:
-    """This process's app with the double's tasks, registered once per process as in a worker."""
-    app = get_app()
-    register(app, [b for b in BINDINGS if b.task not in app.tasks])
-    return app
-
-
-def _leave_logging_alone(**_: Any) -> None:
-    """Keep Celery from reconfiguring the root logger of the test process."""
-
-
-@contextmanager
-def worker(*queues: str, pool: str = "solo", concurrency: int = 1) -> Iterator[WorkController]:
-    """A Celery worker on a thread of this process, consuming `queues`; stopped on exit."""
-    app = registered()
-    threads = set(threading.enumerate())
-    setup_logging.connect(_leave_logging_alone)
-    running: WorkController | None = None
-    try:
-        with start_worker(
-            app,
-            pool=pool,
-            concurrency=concurrency,
-            perform_ping_check=False,
-            queues=list(queues),
-        ) as running:
-            yield running
-    finally:
-        setup_logging.disconnect(_leave_logging_alone)
-        if running is not None and isinstance(running.pool, ThreadPool):
-            running.pool.on_stop()  # a terminated worker leaves its threads to its caller
-    assert set(threading.enumerate()) <= threads
 
 
 def real_envelope(client: redis.Redis, name: str = "queued") -> dict[str, Any]:
@@ -244,5 +201,7 @@ def test_a_message_taken_while_redis_went_away_goes_back_to_its_queue(
     # That Redis has stopped: recording the message as unacknowledged fails.
     with pytest.raises(redis.ConnectionError):
         connection.transport._deliver(envelope, "rtdouble.greeter.v1.audit")
+    channel.qos.restore_at_shutdown = False  # nothing to restore, and no Redis to do it
+    connection.release()
     assert wait_for(lambda: client.llen("rtdouble.greeter.v1.audit") == 1, 5, 0.05)
     assert json.loads(client.lpop("rtdouble.greeter.v1.audit")) == envelope  # type: ignore[arg-type]
