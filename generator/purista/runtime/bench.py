@@ -254,10 +254,10 @@ def record(path: Path, figures: Mapping[str, Any], concurrency: Mapping[str, int
 def plot(figures: Mapping[str, Any], path: Path) -> None:
     """Latency over time and its histogram, as a PNG (needs matplotlib: the `bench` extra)."""
     try:
-        import matplotlib  # noqa: PLC0415  (an optional extra)
+        import matplotlib  # an optional extra: imported only here
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
+        import matplotlib.pyplot as plt
     except ImportError:
         raise RuntimeError(
             "--plot needs matplotlib: pip install -e '.[bench]' in the project"
