@@ -97,10 +97,23 @@ def setup(component: str, *, index: int = 0, client: bool = False) -> None:
     atexit.register(shutdown)
 
 
+#: How long a stopping process waits for a collector to take what it still holds.
+SHUTDOWN_TIMEOUT_MS = 2000
+
+
 def shutdown() -> None:
-    """Export what is still buffered and stop; a prefork child calls this before it exits."""
+    """Export what is still buffered and stop; a prefork child calls this before it exits.
+
+    A collector that cannot be reached holds the process up `SHUTDOWN_TIMEOUT_MS` at the
+    most (the exporters' own timeout is longer, and a stop waited for it).
+    """
     while _process.providers:
-        _process.providers.pop().shutdown()
+        provider = _process.providers.pop()
+        if isinstance(provider, MeterProvider):
+            provider.shutdown(timeout_millis=SHUTDOWN_TIMEOUT_MS)
+        else:
+            provider.force_flush(timeout_millis=SHUTDOWN_TIMEOUT_MS)
+            provider.shutdown()
 
 
 def install_log_ids() -> None:
