@@ -81,10 +81,12 @@ end
 return rows
 """
 
-# KEYS: leased, record  ARGV: id
+# KEYS: leased, record  ARGV: id, the attempts it had when it was taken
+# The record goes, unless the sent event already failed again (its next attempt's record).
 _SENT = """
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
+local f = redis.call('HMGET', KEYS[2], 'status', 'attempt')
+if f[1] == 'queued' and f[2] == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1
 """
 
@@ -186,10 +188,15 @@ class Deliveries:
             for event_id, task, payload, header, attempt in rows
         ]
 
-    def sent(self, subscription: QueueInfo, event_id: str) -> None:
-        """Forget an event that is back on its queue."""
+    def sent(self, subscription: QueueInfo, event: Event) -> None:
+        """Forget an event that is back on its queue (`event` as `take` gave it).
+
+        The event may have been handled, and have failed again, before this: then
+        the record is its next attempt's, and stays.
+        """
         self._scripts["sent"](
-            keys=[keys(subscription.name)["leased"], job_key(event_id)], args=[event_id]
+            keys=[keys(subscription.name)["leased"], job_key(event.id)],
+            args=[event.id, event.attempt],
         )
 
     def redrive(self, subscription: QueueInfo) -> int:

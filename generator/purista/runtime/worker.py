@@ -152,7 +152,7 @@ class Retries(bootsteps.StartStopStep):
                             task_id=event.id,
                             deadline=time.monotonic() + 5,
                         )
-                        deliveries.sent(subscription, event.id)
+                        deliveries.sent(subscription, event)
                 down = False
             except (redis.RedisError, ConnectionError) as exc:
                 if not down:
