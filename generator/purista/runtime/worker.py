@@ -10,7 +10,6 @@ import threading
 import time
 from typing import Any
 
-import redis
 from billiard.process import current_process
 from celery import bootsteps
 from celery.signals import (
@@ -154,7 +153,7 @@ class Retries(bootsteps.StartStopStep):
                         )
                         deliveries.sent(subscription, event)
                 down = False
-            except (redis.RedisError, ConnectionError) as exc:
+            except Exception as exc:  # noqa: BLE001  (the thread must go on: log and retry)
                 if not down:
                     logger.warning("could not send due retries of events (%s); retrying", exc)
                 down = True
