@@ -1062,12 +1062,17 @@ def report(args: argparse.Namespace, env: dict[str, Any], figures: dict[str, Any
         f" redis {env['redis']}, python {env['python']}, {env['versions']}",
         f"{args.rounds} round(s), variants interleaved (order rotated each round); figures:"
         " median [min .. max] over rounds; ratios: median [min .. max] of per-round ratios",
-        *report_commands(args, figures["commands"]),
-        *report_events(args, figures["events"]),
-        *report_jobs(args, figures["jobs"]),
-        *report_scale(figures["scale"], 60 if args.quick else SCALE_JOBS),
-        *report_telemetry(args, figures["telemetry"]),
     ]
+    parts: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+        "commands": lambda f: report_commands(args, f),
+        "events": lambda f: report_events(args, f),
+        "jobs": lambda f: report_jobs(args, f),
+        "scale": lambda f: report_scale(f, 60 if args.quick else SCALE_JOBS),
+        "telemetry": lambda f: report_telemetry(args, f),
+    }
+    for name, lines_of in parts.items():
+        if name in figures:
+            lines += lines_of(figures[name])
     return "\n".join(lines)
 
 
@@ -1118,6 +1123,8 @@ def inside(args: argparse.Namespace) -> None:
             print(f"redis-server at {base}, OTLP sink at http://127.0.0.1:{sink.port}", flush=True)
             figures = {}
             for n, (name, part) in enumerate(PARTS, 1):
+                if args.only and name not in args.only:
+                    continue
                 print(f"{n}. {name} ({time.monotonic() - started:.0f} s)", flush=True)
                 figures[name] = part(b, args)
             print(f"done in {time.monotonic() - started:.0f} s\n", flush=True)
@@ -1152,6 +1159,12 @@ def options() -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=3000, help="jobs per run")
     parser.add_argument("--quick", action="store_true", help="small numbers, one round")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[name for name, _ in PARTS],
+        help="measure this part only (repeatable; default: all)",
+    )
     parser.add_argument("--inside", help=argparse.SUPPRESS)
     if parser.parse_args().quick:
         parser.set_defaults(**QUICK)  # options given explicitly still win
@@ -1175,6 +1188,7 @@ def main() -> None:
         for key in ("rounds", "commands", "duration", "events", "jobs"):
             inner += [f"--{key}", str(getattr(args, key))]
         inner += ["--quick"] if args.quick else []
+        inner += [f"--only={part}" for part in args.only or ()]
         result = subprocess.run(inner, cwd=root, check=False)
         if result.returncode:
             raise SystemExit(f"the measurement failed (exit {result.returncode}); logs in {tmp}")

@@ -16,6 +16,8 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from queue import Empty
 from typing import Any
 
@@ -40,9 +42,26 @@ class QoS(kombu_redis.QoS):
 
 
 class Channel(kombu_redis.Channel):
-    """A Redis channel that drops items that are not JSON instead of failing."""
+    """A Redis channel that drops items that are not JSON instead of failing.
+
+    It also keeps one client of its connection pool for its queue operations: kombu
+    builds a new client object for each (recording a delivery, acknowledging it, ...),
+    about 60 µs of CPU each, twice or more per message.
+    """
 
     QoS = QoS
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        """The client given, or the one this channel keeps for its current pool."""
+        if client:
+            yield client
+            return
+        pool = self.pool
+        kept = self.__dict__.get("_purista_client")
+        if kept is None or kept.connection_pool is not pool:  # a new pool after a reconnect
+            kept = self.__dict__["_purista_client"] = self.Client(connection_pool=pool)
+        yield kept
 
     def _brpop_read(self, **options: Any) -> bool:
         try:
