@@ -412,3 +412,17 @@ def test_stats_count_what_redis_holds(client: redis.Redis) -> None:
     assert stats["oldest_age"] is not None
     assert 0 <= stats["oldest_age"] < 5
     assert s.get("no-such-job") is None
+
+
+def test_wait_returns_as_soon_as_a_job_is_pending(client: redis.Redis) -> None:
+    s = store(client)
+    started = time.monotonic()
+    s.wait(QUEUE, 1)  # nothing pending: the whole second
+    assert time.monotonic() - started >= 0.9
+    timer = threading.Timer(0.2, lambda: add(s))
+    timer.start()
+    started = time.monotonic()
+    s.wait(QUEUE, 5)
+    timer.join()
+    assert time.monotonic() - started < 1.0
+    assert client.llen(K["pending"]) == 1  # waiting changed nothing

@@ -98,3 +98,15 @@ def test_a_failing_job_is_recorded_and_retried(client: redis.Redis) -> None:
     assert record is not None
     assert record["attempt"] == WORK.max_attempts
     assert record["last_error"] == f"RuntimeError: failed on attempt {WORK.max_attempts}"
+
+
+def test_an_idle_worker_starts_a_new_job_at_once(client: redis.Redis) -> None:
+    store = get_jobs()
+    with running(store):
+        time.sleep(0.5)  # idle: every thread waits on the queue
+        enqueued = time.time()
+        job_id = store.enqueue(WORK, {"task": "ok"}, {})
+        assert wait_for(lambda: (store.get(job_id) or {}).get("status") == "succeeded", 5, 0.01)
+    record = store.get(job_id)
+    assert record is not None
+    assert record["started_at"] - enqueued < 0.1  # not at the next poll

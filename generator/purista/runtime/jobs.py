@@ -367,6 +367,16 @@ class JobStore:
             token=token,
         )
 
+    def wait(self, queue: QueueInfo, timeout: int) -> None:
+        """Block until `queue` has a pending job, or at most `timeout` seconds.
+
+        A blocking move of the oldest pending id onto the same end of the same list
+        changes nothing, but wakes as soon as there is one: an idle worker takes a
+        new job at once instead of at its next poll.
+        """
+        pending = keys(queue.name)["pending"]
+        self.client.blmove(pending, pending, timeout, src="RIGHT", dest="RIGHT")
+
     def heartbeat(self, queue: QueueInfo, job: Claimed) -> bool:
         """Renew the lease of a running job; False if the job is no longer this worker's."""
         k = keys(queue.name)

@@ -115,8 +115,7 @@ class JobWorker:
     did not expect stops the worker: the heartbeat ends and `run` returns 1.
     """
 
-    IDLE_MIN = 0.005
-    IDLE_MAX = 0.2
+    IDLE_WAIT = 1  # seconds an idle thread blocks on its queue before it looks at stopping
     RETRY_MIN = 0.05
     RETRY_MAX = 2.0
 
@@ -188,23 +187,21 @@ class JobWorker:
             self.stop()
 
     def _loop(self) -> None:
-        idle = pause = self.IDLE_MIN
+        pause = self.RETRY_MIN
         while not self.stopping.is_set():
             try:
                 job = self.store.claim(self.queue)
+                if job is None:  # idle: wake as soon as a job is pending
+                    self.store.wait(self.queue, self.IDLE_WAIT)
             except redis.RedisError as exc:
                 self.outage.failed("leasing a job", exc)
                 self.stopping.wait(pause)
-                pause = min(max(pause, self.RETRY_MIN) * 2, self.RETRY_MAX)
+                pause = min(pause * 2, self.RETRY_MAX)
                 continue
             self.outage.ok()
-            pause = self.IDLE_MIN
-            if job is None:
-                self.stopping.wait(idle)
-                idle = min(idle * 2, self.IDLE_MAX)
-                continue
-            idle = self.IDLE_MIN
-            self._run(job)
+            pause = self.RETRY_MIN
+            if job is not None:
+                self._run(job)
 
     def _run(self, job: Claimed) -> None:
         lease = _Lease(job, time.monotonic())
