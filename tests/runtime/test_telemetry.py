@@ -137,9 +137,10 @@ def test_log_records_carry_the_trace_and_span_ids(
 
 def test_record_message_counts_outcomes_and_durations(reader: InMemoryMetricReader) -> None:
     attributes = labels()
-    telemetry.record_message(attributes, 0.25, failed=False)
-    telemetry.record_message(attributes, 0.5, failed=False)
-    telemetry.record_message(attributes, 2.0, failed=True)
+    handler = telemetry.Labels.of(attributes)
+    telemetry.record_message(handler, 0.25, failed=False)
+    telemetry.record_message(handler, 0.5, failed=False)
+    telemetry.record_message(handler, 2.0, failed=True)
     success = frozenset({**attributes, "purista.outcome": "success"}.items())
     failure = frozenset({**attributes, "purista.outcome": "failure"}.items())
     processed = points(reader, "purista.messages.processed")

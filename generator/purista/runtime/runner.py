@@ -8,6 +8,7 @@ through the in-process bridge exercises the same path as production.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import inspect
 import json
@@ -89,12 +90,11 @@ def execute(
     Returns the output's JSON object for a command, the (JSON) result for a job,
     None for a subscription. `job` is the job's id and attempt, for job handlers.
     """
-    labels = {
-        "purista.service": binding.service,
-        "purista.version": str(binding.version),
-        f"purista.{binding.kind}": binding.name,
+    labels = _labels(binding)
+    attributes: dict[str, str | int] = {
+        **labels.handler,
+        "messaging.destination.name": binding.queue,
     }
-    attributes: dict[str, str | int] = {**labels, "messaging.destination.name": binding.queue}
     if message.principal_id is not None:
         attributes["purista.principal_id"] = message.principal_id
     if message.tenant_id is not None:
@@ -112,6 +112,17 @@ def execute(
         return result
     finally:
         telemetry.record_message(labels, time.perf_counter() - started, failed=failed)
+
+
+@functools.cache
+def _labels(binding: Binding) -> telemetry.Labels:
+    return telemetry.Labels.of(
+        {
+            "purista.service": binding.service,
+            "purista.version": str(binding.version),
+            f"purista.{binding.kind}": binding.name,
+        }
+    )
 
 
 def _execute(

@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import metrics, propagate, trace
@@ -251,13 +252,31 @@ _duration = meter.create_histogram(
 )
 
 
-def record_message(attributes: dict[str, str], seconds: float, *, failed: bool) -> None:
+@dataclass(frozen=True)
+class Labels:
+    """The metric attributes of one handler, made once (they are the same for every message)."""
+
+    handler: Mapping[str, str]
+    success: Mapping[str, str]
+    failure: Mapping[str, str]
+
+    @classmethod
+    def of(cls, handler: Mapping[str, str]) -> Labels:
+        """The labels of a handler described by `handler` (service, version, name)."""
+        return cls(
+            dict(handler),
+            {**handler, "purista.outcome": "success"},
+            {**handler, "purista.outcome": "failure"},
+        )
+
+
+def record_message(labels: Labels, seconds: float, *, failed: bool) -> None:
     """Count one handled message and its duration (low-cardinality attributes only)."""
-    outcome = {**attributes, "purista.outcome": "failure" if failed else "success"}
+    outcome = labels.failure if failed else labels.success
     _processed.add(1, outcome)
     _duration.record(seconds, outcome)
     if failed:
-        _failed.add(1, attributes)
+        _failed.add(1, labels.handler)
 
 
 def observe(
