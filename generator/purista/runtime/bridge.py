@@ -27,6 +27,7 @@ from .context import HEADER, Message
 from .info import CommandInfo, QueueInfo
 from .jobs import JobStore
 from .project import EVENT_ROUTES, PROJECT
+from .settings import check_size
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
@@ -44,17 +45,6 @@ def _timed_out(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def check_size(payload: Any, limit: int, what: str) -> None:
-    """Refuse a payload whose JSON is over `limit` bytes, naming the limit."""
-    size = len(json.dumps(payload).encode())
-    if size > limit:
-        raise errors.PayloadTooLarge(
-            f"the payload of {what} is {size} bytes of JSON, over the limit of {limit} "
-            "(PURISTA_MAX_PAYLOAD): send a reference to the data (a key, a URL) instead, "
-            "or split it"
-        )
 
 
 class Bridge(Protocol):
@@ -181,7 +171,7 @@ class CeleryBridge:
     ) -> OutputT:
         """Send the command and wait at most its timeout for the answer."""
         deadline = time.monotonic() + target.timeout
-        check_size(payload, self._max_payload, target.task)
+        check_size(json.dumps(payload), self._max_payload, target.task)
         sent = message.next()
         reply = REPLY_PREFIX + sent.message_id
         with telemetry.tracer.start_as_current_span(
@@ -235,7 +225,7 @@ class CeleryBridge:
         routes = EVENT_ROUTES.get(event, ())
         if not routes:
             return
-        check_size(payload, self._max_payload, f"event {event}")
+        check_size(json.dumps(payload), self._max_payload, f"event {event}")
         with telemetry.tracer.start_as_current_span(
             "event_bridge.route",
             kind=SpanKind.PRODUCER,

@@ -40,9 +40,9 @@ from typing import Any, Generic, TypeVar, cast
 
 import redis
 
-from .errors import PayloadTooLarge
 from .info import QueueInfo
 from .project import PROJECT
+from .settings import JOB_RETENTION, MAX_PAYLOAD, check_size
 
 PayloadT = TypeVar("PayloadT")
 
@@ -298,7 +298,7 @@ class JobStore:
     """Every operation on job queues, for producers, workers and the command line."""
 
     def __init__(
-        self, client: redis.Redis, retention: float = 7 * 24 * 3600, max_payload: int = 1 << 20
+        self, client: redis.Redis, retention: float = JOB_RETENTION, max_payload: int = MAX_PAYLOAD
     ) -> None:
         self.client = client
         self.retention_ms = int(retention * 1000)
@@ -320,12 +320,7 @@ class JobStore:
         if delay is not None and not 0 <= delay <= MAX_DELAY:
             raise ValueError(f"delay must be between 0 and {MAX_DELAY:g} seconds, not {delay}")
         data = json.dumps(payload)
-        if len(data.encode()) > self.max_payload:
-            raise PayloadTooLarge(
-                f"the payload of a job of {queue.name} is {len(data.encode())} bytes of JSON, over "
-                f"the limit of {self.max_payload} (PURISTA_MAX_PAYLOAD): enqueue a reference to "
-                "the data (a key, a URL) instead, or split it"
-            )
+        check_size(data, self.max_payload, f"a job of {queue.name}", verb="enqueue")
         k = keys(queue.name)
         job_id = uuid.uuid4().hex
         result = self._scripts["enqueue"](

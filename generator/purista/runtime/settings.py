@@ -12,11 +12,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SettingsError
+from .errors import PayloadTooLarge, SettingsError
 from .project import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
 #: The largest payload a producer sends, in bytes of JSON, unless `PURISTA_MAX_PAYLOAD` says.
 MAX_PAYLOAD = 1024 * 1024
+
+#: How long a finished job is kept, in seconds, unless `PURISTA_JOB_RETENTION` says.
+JOB_RETENTION = 7 * 24 * 3600
+
+
+def check_size(text: str, limit: int, what: str, *, verb: str = "send") -> None:
+    """Refuse a payload whose JSON `text` is over `limit` bytes, naming the limit."""
+    size = len(text.encode())
+    if size > limit:
+        raise PayloadTooLarge(
+            f"the payload of {what} is {size} bytes of JSON, over the limit of {limit} "
+            f"(PURISTA_MAX_PAYLOAD): {verb} a reference to the data (a key, a URL) instead, "
+            "or split it"
+        )
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,7 @@ class Settings:
             redis_url=secret(environ, "REDIS_URL") or DEFAULT_REDIS_URL,
             database_url=secret(environ, "DATABASE_URL") or DEFAULT_DATABASE_URL,
             result_expires=int(_number(environ, "PURISTA_RESULT_EXPIRES", 3600, whole=True)),
-            job_retention=_number(environ, "PURISTA_JOB_RETENTION", 7 * 24 * 3600),
+            job_retention=_number(environ, "PURISTA_JOB_RETENTION", JOB_RETENTION),
             db_pool_size=int(_number(environ, "PURISTA_DB_POOL_SIZE", 1, whole=True))
             if pool
             else None,
