@@ -261,14 +261,14 @@ def _command_task(binding: Binding) -> Any:
                     binding, payload, message, get_bridge(), states_for(binding.service)
                 )
         except Exception as exc:
-            _noted(header, binding, started, ok=False)
+            bench.note(header, binding.task, started, False, get_client)
             if reply:
                 _answer(reply, {"ok": False, "error": error_record(exc)})
             raise
         finally:
             if token is not None:
                 detach(token)
-        _noted(header, binding, started, ok=True)
+        bench.note(header, binding.task, started, True, get_client)
         if reply:
             _answer(reply, {"ok": True, "result": result})
         return result
@@ -299,9 +299,9 @@ def _subscription_task(binding: Binding, subscription: QueueInfo) -> Any:
         try:
             with health.running(binding.timeout):
                 execute(binding, payload, message, get_bridge(), states_for(binding.service))
-            _noted(header, binding, started, ok=True)
+            bench.note(header, binding.task, started, True, get_client)
         except Exception as exc:  # noqa: BLE001  (every failure is retried, or dead-lettered)
-            _noted(header, binding, started, ok=False)
+            bench.note(header, binding.task, started, False, get_client)
             error = f"{type(exc).__name__}: {exc}"
             outcome = _record(deliveries.failed, subscription, event, error)
             logger.warning(
@@ -318,16 +318,6 @@ def _subscription_task(binding: Binding, subscription: QueueInfo) -> Any:
                 detach(token)
 
     return run
-
-
-def _noted(header: Mapping[str, Any], binding: Binding, started: float, *, ok: bool) -> None:
-    """A `bench` run's note of this handler's time (nothing for other messages)."""
-    if "bench" in header:
-        seconds = time.perf_counter() - started
-        try:
-            bench.note(get_client(), header, binding.task, seconds, ok)
-        except redis.RedisError as exc:
-            logger.warning("could not note a bench message: %s", exc)
 
 
 def _record(how: Any, subscription: QueueInfo, event: Event, error: str) -> Any:

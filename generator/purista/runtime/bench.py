@@ -15,6 +15,7 @@ backlog left, and the service time per handler, which is also kept in
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import threading
 import time
@@ -31,6 +32,8 @@ import redis
 
 from .project import PROJECT
 
+logger = logging.getLogger(__name__)
+
 #: The purista header fields a bench run adds to what this thread sends.
 MARK: ContextVar[dict[str, Any] | None] = ContextVar("purista_bench_mark", default=None)
 NOTES_TTL = 3600  # seconds a run's notes are kept
@@ -43,12 +46,21 @@ def marked(header: dict[str, Any]) -> dict[str, Any]:
 
 
 def note(
-    client: redis.Redis, header: Mapping[str, Any], task: str, seconds: float, ok: bool
+    header: Mapping[str, Any],
+    task: str,
+    started: float,
+    ok: bool,
+    client: Callable[[], redis.Redis],
 ) -> None:
-    """Note a marked message's handler time on its run's list (nothing for others)."""
+    """Note a marked message's handler time on its run's list (nothing for others).
+
+    `started` is the handler's start, from `time.perf_counter()`; `client` is called only
+    for a marked message. A Redis failure costs the note, not the message: it is logged.
+    """
     run = header.get("bench")
     if not isinstance(run, str):
         return
+    seconds = time.perf_counter() - started
     sent = header.get("sent_at")
     now = time.time()
     row = {
@@ -58,10 +70,13 @@ def note(
         "latency": now - sent if isinstance(sent, int | float) else None,
         "done_at": now,
     }
-    with client.pipeline(transaction=False) as pipe:
-        pipe.rpush(notes_key(run), json.dumps(row))
-        pipe.expire(notes_key(run), NOTES_TTL)
-        pipe.execute()
+    try:
+        with client().pipeline(transaction=False) as pipe:
+            pipe.rpush(notes_key(run), json.dumps(row))
+            pipe.expire(notes_key(run), NOTES_TTL)
+            pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("could not note a bench message for %s: %s", task, exc)
 
 
 def notes_key(run: str) -> str:

@@ -222,24 +222,15 @@ class JobWorker:
                     job=(job.id, job.attempt),
                 )
             except Exception as exc:  # noqa: BLE001  (any failure is recorded on the job)
-                self._noted(job, started, ok=False)
+                bench.note(job.message, self.queue.name, started, False, lambda: self.store.client)
                 self._failed(lease, exc)
             else:
-                self._noted(job, started, ok=True)
+                bench.note(job.message, self.queue.name, started, True, lambda: self.store.client)
                 self._succeeded(lease, result)
         finally:
             detach(token)
             with self.lock:
                 self.leases.pop(job.id, None)
-
-    def _noted(self, job: Claimed, started: float, *, ok: bool) -> None:
-        """A `bench` run's note of this job's handler time (nothing for other jobs)."""
-        if "bench" in job.message:
-            seconds = time.perf_counter() - started
-            try:
-                bench.note(self.store.client, job.message, self.queue.name, seconds, ok)
-            except redis.RedisError as exc:
-                logger.warning("could not note a bench job: %s", exc)
 
     def _failed(self, lease: _Lease, exc: Exception) -> None:
         job = lease.job
