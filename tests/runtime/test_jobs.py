@@ -361,6 +361,15 @@ def test_redrive_takes_only_what_the_list_held_when_it_began(client: redis.Redis
     assert client.lrange(K["dead"], 0, -1) == [b"latecomer"]
 
 
+def test_redrive_drops_ids_whose_records_expired(client: redis.Redis) -> None:
+    s = store(client)
+    ids = [kill(s) for _ in range(2)]
+    client.rpush(K["dead"], "expired")  # the oldest id, its record gone
+    assert s.redrive(QUEUE) == 2
+    assert client.llen(K["dead"]) == 0
+    assert sorted(i.decode() for i in client.lrange(K["pending"], 0, -1)) == sorted(ids)
+
+
 def test_purge_deletes_dead_jobs_and_their_keys_in_batches(client: redis.Redis) -> None:
     s = store(client)
     ids = [kill(s, s.enqueue(QUEUE, {"task": "x"}, {}, idempotency_key=f"k{i}")) for i in range(7)]

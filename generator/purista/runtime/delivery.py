@@ -92,21 +92,15 @@ return 1
 
 # KEYS: dead, scheduled  ARGV: job prefix, batch, deliveries prefix
 _REDRIVE = """
-local taken, moved = 0, 0
-while taken < tonumber(ARGV[2]) do
-  local id = redis.call('RPOP', KEYS[1])
-  if not id then break end
-  taken = taken + 1
+return drain(KEYS[1], tonumber(ARGV[2]), function(id)
   local job = ARGV[1] .. id
-  if redis.call('EXISTS', job) == 1 then
-    redis.call('HSET', job, 'status', 'scheduled', 'attempt', 0)
-    redis.call('PERSIST', job)
-    redis.call('ZADD', KEYS[2], now, id)
-    redis.call('DEL', ARGV[3] .. id)
-    moved = moved + 1
-  end
-end
-return {taken, moved}
+  if redis.call('EXISTS', job) == 0 then return 0 end
+  redis.call('HSET', job, 'status', 'scheduled', 'attempt', 0)
+  redis.call('PERSIST', job)
+  redis.call('ZADD', KEYS[2], now, id)
+  redis.call('DEL', ARGV[3] .. id)
+  return 1
+end)
 """
 
 _SCRIPTS = {"retry": _RETRY, "bury": _BURY, "take": _TAKE, "sent": _SENT, "redrive": _REDRIVE}

@@ -128,6 +128,19 @@ local function trim(dead, job_prefix, limit)
   end
   return dropped
 end
+
+-- Take up to `batch` ids from the old end of a dead-letter list, calling `each` on
+-- every one: {taken from the list, what the calls returned, summed}.
+local function drain(dead, batch, each)
+  local taken, done = 0, 0
+  while taken < batch do
+    local id = redis.call('RPOP', dead)
+    if not id then break end
+    taken = taken + 1
+    done = done + each(id)
+  end
+  return {taken, done}
+end
 """
 
 # KEYS: pending, scheduled, job, idempotency key
@@ -247,37 +260,26 @@ return trim(KEYS[1], ARGV[1], tonumber(ARGV[2]))
 # KEYS: dead, pending  ARGV: job prefix, batch, key prefix
 # Moves up to a batch of the oldest dead jobs back to pending: {taken from the list, moved}.
 _REDRIVE = """
-local taken, moved = 0, 0
-while taken < tonumber(ARGV[2]) do
-  local id = redis.call('RPOP', KEYS[1])
-  if not id then break end
-  taken = taken + 1
+return drain(KEYS[1], tonumber(ARGV[2]), function(id)
   local job = ARGV[1] .. id
-  if redis.call('EXISTS', job) == 1 then
-    redis.call('HSET', job, 'status', 'queued', 'attempt', 0)
-    keep(job, id, ARGV[3])
-    redis.call('LPUSH', KEYS[2], id)
-    moved = moved + 1
-  end
-end
-return {taken, moved}
+  if redis.call('EXISTS', job) == 0 then return 0 end
+  redis.call('HSET', job, 'status', 'queued', 'attempt', 0)
+  keep(job, id, ARGV[3])
+  redis.call('LPUSH', KEYS[2], id)
+  return 1
+end)
 """
 
 # KEYS: dead  ARGV: job prefix, batch, key prefix
 # Deletes up to a batch of the oldest dead jobs, with their idempotency keys:
 # {taken from the list, deleted}. An id leaves the list with its record, in one step.
 _PURGE = """
-local taken, deleted = 0, 0
-while taken < tonumber(ARGV[2]) do
-  local id = redis.call('RPOP', KEYS[1])
-  if not id then break end
-  taken = taken + 1
+return drain(KEYS[1], tonumber(ARGV[2]), function(id)
   local job = ARGV[1] .. id
   local key = idempotency_key(job, id, ARGV[3])
   if key then redis.call('DEL', key) end
-  deleted = deleted + redis.call('DEL', job)
-end
-return {taken, deleted}
+  return redis.call('DEL', job)
+end)
 """
 
 _SCRIPTS = {
