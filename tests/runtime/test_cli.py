@@ -3,6 +3,7 @@ Redis, and for `invoke` a real Celery worker on a thread of the test process."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -14,13 +15,15 @@ import redis
 from celery.contrib.testing.worker import start_worker
 from celery.signals import setup_logging
 from celery.worker import WorkController
+from purista.runtime import cli
 from purista.runtime.app import get_app, get_bridge, register
 from purista.runtime.cli import collect_stats, format_stats, main
 from purista.runtime.context import Message
+from purista.runtime.info import PACKAGE
 from purista.runtime.jobs import Claimed, JobStore, job_key, keys
 from purista.runtime.project import QUEUES
 from purista.runtime.runner import service_bindings
-from runtime_double.handlers import greet
+from runtime_double.handlers import audit, count, greet, work
 
 QUEUE = QUEUES["work"]
 K = keys(QUEUE.name)
@@ -299,3 +302,91 @@ def test_invoke_of_an_unknown_command_suggests_the_close_name(
     code, _, err = run(capsys, "invoke", "zzz", "{}")
     assert code == 2
     assert "no command zzz; commands: greeter.v1.greet, shouter.v1.shout" in err
+
+
+# ----------------------------------------------------------------- in-process
+
+NOWHERE = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
+
+
+@pytest.fixture
+def in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Redis pointing nowhere, and a fresh in-process session."""
+    monkeypatch.setenv("REDIS_URL", NOWHERE)
+    cli._Local.bridge = None
+    yield
+    cli._Local.bridge = None
+
+
+@pytest.mark.usefixtures("in_process")
+def test_invoke_in_process_runs_the_command_its_subscriptions_and_jobs_without_redis(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    payload = '{"name":"x","shout":true,"job":true}'
+    argv = ["invoke", "greeter.v1.greet", payload, "--in-process", "--principal", "p1"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert json.loads(out) == {"greeting": "HELLO X", "name": "x"}
+    assert [c["name"] for c in audit.CALLS] == [c["name"] for c in count.CALLS] == ["x"]
+    assert [c["task"] for c in work.CALLS] == ["ok"]
+    assert greet.CALLS[0]["message"].principal_id == "p1"
+    assert "in-process: greeted delivered to 2 subscriptions" in err
+    assert "of work runs now" in err
+
+
+@pytest.mark.usefixtures("in_process")
+def test_invoke_in_process_reports_a_handlers_error_with_exit_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys, "invoke", "greeter.v1.greet", '{"name":"x","fail":"boom"}', "--in-process"
+    )
+    assert (code, out, err) == (1, "", "ValueError: boom\n")
+    code, out, err = run(capsys, "invoke", "greeter.v1.greet", '{"nom":"x"}', "--in-process")
+    assert (code, out) == (2, "")
+    assert "name: Field required" in err
+
+
+@pytest.mark.usefixtures("in_process")
+def test_enqueue_in_process_runs_the_job_at_once_and_reports_its_failure(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys, "enqueue", "work", '{"task":"ok"}', "--in-process", "--delay", "60"
+    )
+    assert (code, err) == (0, "")
+    assert [c["id"] for c in work.CALLS] == [out.strip()]
+    code, out, err = run(capsys, "enqueue", "work", '{"task":"fail"}', "--in-process")
+    assert code == 1
+    assert err == "RuntimeError: failed on attempt 1\n"
+    assert len(out.strip()) == 32
+
+
+@pytest.mark.usefixtures("in_process")
+def test_dev_in_process_runs_the_lines_of_stdin_in_one_session(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [
+        "# a scenario, as a README gives it",
+        f'python -m {PACKAGE} invoke greeter.v1.greet \'{{"name": "ada"}}\'',
+        "",
+        'enqueue work \'{"task": "ok"}\' --key once',
+        'enqueue work \'{"task": "ok"}\' --key once',
+        'invoke greeter.v1.greet \'{"name": "bob", "fail": "no"}\'',
+        "stats",
+        "invoke greeter.v1.greet '{unterminated",
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    code, out, err = run(capsys, "dev", "--in-process")
+    assert code == 1  # three lines failed; the others ran
+    end = out.index("}\n") + 1
+    assert json.loads(out[:end]) == {"greeting": "hello ada", "name": "ada"}
+    job, same = out[end:].split()
+    assert job == same  # the same idempotency key: one job, run once
+    assert len(work.CALLS) == 1
+    assert [c["name"] for c in audit.CALLS] == ["ada"]
+    assert err.splitlines()[-3:] == [
+        "ValueError: no",
+        "line 7: only invoke and enqueue run in-process",
+        "line 8: No closing quotation",
+    ]

@@ -12,18 +12,22 @@ import argparse
 import difflib
 import json
 import math
+import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from .context import Message
 from .errors import InvalidPayload, SettingsError
 from .info import PACKAGE, QueueInfo
 from .jobs import MAX_DELAY
 from .project import COMMANDS, EVENT_ROUTES, EXAMPLES, PROJECT, QUEUES, SERVICES, SUBSCRIPTIONS
+
+if TYPE_CHECKING:
+    from .inprocess import InProcessBridge
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -88,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     dev = commands.add_parser("dev", help="run every worker of the project here, until Ctrl-C")
+    dev.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no workers and no Redis: run the invoke and enqueue lines read on stdin here, "
+        "every service in this process, one state store in memory for the whole session",
+    )
     dev.set_defaults(run=_dev)
 
     invoke = commands.add_parser("invoke", help="run a command and print its output as JSON")
@@ -98,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("--principal", help="principal id to send with the message")
     invoke.add_argument("--tenant", help="tenant id to send with the message")
+    invoke.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
     invoke.set_defaults(run=_invoke)
 
     enqueue = commands.add_parser("enqueue", help="add a job to a queue and print its id")
@@ -105,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     enqueue.add_argument("payload", help=PAYLOAD_HELP)
     enqueue.add_argument("--delay", type=_delay, help="seconds before the job may run")
     enqueue.add_argument("--key", help="idempotency key: the same key twice gives one job")
+    enqueue.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
     enqueue.set_defaults(run=_enqueue)
 
     job = commands.add_parser("job", help="show a job's (or a parked event's) record")
@@ -120,6 +132,19 @@ def _parser() -> argparse.ArgumentParser:
     dlq.add_argument("--offset", type=_offset, default=0, help="skip this many, newest first")
     dlq.set_defaults(run=_dlq)
 
+    _add_bench(commands)
+
+    stats = commands.add_parser(
+        "stats", help="queue depths, jobs in flight, retries, dead letters, consumer lag"
+    )
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stats.add_argument("--watch", type=_seconds, metavar="SECONDS", help="refresh every SECONDS")
+    stats.set_defaults(run=_stats)
+    return parser
+
+
+def _add_bench(commands: Any) -> None:
+    """The `bench` command's arguments."""
     bench = commands.add_parser(
         "bench", help="load a command, event or job queue on running workers and measure it"
     )
@@ -143,16 +168,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(run=_bench)
 
-    stats = commands.add_parser(
-        "stats", help="queue depths, jobs in flight, retries, dead letters, consumer lag"
-    )
-    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    stats.add_argument("--watch", type=_seconds, metavar="SECONDS", help="refresh every SECONDS")
-    stats.set_defaults(run=_stats)
-    return parser
-
 
 PAYLOAD_HELP = "the payload: a JSON object, @FILE to read it from a file, or - for stdin"
+IN_PROCESS_HELP = (
+    "no workers and no Redis: run it here, with every service in this process "
+    "(events reach every subscription, jobs run at once, state lives until the process ends)"
+)
 
 
 def _checked(convert: Callable[[str], Any], check: Callable[[Any], bool], what: str) -> Any:
@@ -215,9 +236,80 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
+    if args.in_process:
+        return _serve(sys.stdin)
     from .dev import run
 
     return run()
+
+
+def _serve(lines: Iterable[str]) -> int:
+    """Run `invoke` and `enqueue` lines in this process; 1 if any of them failed.
+
+    A line is what follows `python -m <package>` (the prefix may be given too, so a
+    README's lines can be pasted or piped in); blank lines and `#` comments are skipped.
+    """
+    if sys.stdin.isatty():
+        print(
+            f"{PROJECT} in this process, no Redis: type invoke or enqueue lines, Ctrl-D to end",
+            file=sys.stderr,
+        )
+    parser, failed = _parser(), False
+    for number, line in enumerate(lines, start=1):
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as exc:
+            print(f"line {number}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        if words[:3] in (["python", "-m", PACKAGE], ["python3", "-m", PACKAGE]):
+            words = words[3:]
+        if not words:
+            continue
+        if words[0] not in ("invoke", "enqueue"):
+            print(f"line {number}: only invoke and enqueue run in-process", file=sys.stderr)
+            failed = True
+            continue
+        try:
+            args = parser.parse_args(words)
+        except SystemExit:  # argparse has said what is wrong
+            failed = True
+            continue
+        args.in_process = True
+        failed |= _run(args) != 0
+    return 1 if failed else 0
+
+
+class _Local:
+    """The in-process bridge of this process: one session, shared by every line `_serve` runs."""
+
+    bridge: InProcessBridge | None = None
+
+
+def _local() -> InProcessBridge:
+    from . import telemetry
+    from .inprocess import InProcessBridge
+
+    if _Local.bridge is None:
+        telemetry.setup("cli")
+        _Local.bridge = InProcessBridge()
+    return _Local.bridge
+
+
+def _run_here(task: str, payload: Any, args: argparse.Namespace) -> Any:
+    """Run a handler in this process, then the jobs it enqueued; say what else ran on stderr."""
+    bridge = _local()
+    emitted, enqueued = len(bridge.emitted), len(bridge.enqueued)
+    principal, tenant = getattr(args, "principal", None), getattr(args, "tenant", None)
+    result = bridge.handle(task, payload, principal_id=principal, tenant_id=tenant)
+    for event, _ in bridge.emitted[emitted:]:
+        routes = EVENT_ROUTES.get(event, ())
+        print(f"in-process: {event} delivered to {len(routes)} subscriptions", file=sys.stderr)
+    for job in bridge.enqueued[enqueued:]:
+        waited = f" (its delay of {job.delay:g} s not waited for)" if job.delay else ""
+        print(f"in-process: job {job.id} of {job.queue} runs now{waited}", file=sys.stderr)
+    bridge.run_jobs()
+    return result
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -239,15 +331,18 @@ def _invoke(args: argparse.Namespace) -> int:
     if args.timeout:
         target = replace(target, timeout=args.timeout)
     message = Message.first(principal_id=args.principal, tenant_id=args.tenant)
-    telemetry.setup("cli", client=True)
     try:
-        output = get_bridge().invoke(target, payload, RootModel[Any], message)
+        if args.in_process:
+            result = _run_here(target.task, payload, args)
+        else:
+            telemetry.setup("cli", client=True)
+            result = get_bridge().invoke(target, payload, RootModel[Any], message).root
     except InvalidPayload:
         raise
     except Exception as exc:  # noqa: BLE001  (reported as the command's error)
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(output.root, indent=2))
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -259,12 +354,28 @@ def _enqueue(args: argparse.Namespace) -> int:
     queue = QUEUES[args.queue]
     model = job_binding(queue.name).payload
     payload = wire.to_wire(model, _payload(args.payload), f"job {queue.name}")
+    if args.in_process:
+        return _enqueue_here(queue, payload, args)
     telemetry.setup("cli", client=True)
     with telemetry.tracer.start_as_current_span(f"enqueue {queue.name}"):
         job_id = get_bridge().enqueue(
             queue, payload, Message.first(), delay=args.delay, idempotency_key=args.key
         )
     print(job_id)
+    return 0
+
+
+def _enqueue_here(queue: QueueInfo, payload: dict[str, Any], args: argparse.Namespace) -> int:
+    """Enqueue a job in this process and run it at once; print its id, then its result."""
+    bridge = _local()
+    message = Message.first()
+    job_id = bridge.enqueue(queue, payload, message, delay=args.delay, idempotency_key=args.key)
+    print(job_id, flush=True)
+    try:
+        bridge.run_jobs()
+    except Exception as exc:  # noqa: BLE001  (reported as the job's error)
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -127,9 +127,20 @@ class InProcessBridge(RecordingBridge):
         tenant_id: str | None = None,
     ) -> Any:
         """Run a command, subscription or job handler as a flow's first message, then its jobs."""
-        result = self._run(task, payload, Message.first(principal_id, tenant_id))
+        result = self.handle(task, payload, principal_id=principal_id, tenant_id=tenant_id)
         self.run_jobs()
         return result
+
+    def handle(
+        self,
+        task: str,
+        payload: Any,
+        *,
+        principal_id: str | None = None,
+        tenant_id: str | None = None,
+    ) -> Any:
+        """Run a handler as a flow's first message; the jobs it enqueues wait for `run_jobs`."""
+        return self._run(task, payload, Message.first(principal_id, tenant_id))
 
     def run_jobs(self) -> None:
         """Run every enqueued job (and the jobs those enqueue) until none is left."""
