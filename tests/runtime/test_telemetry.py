@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from purista.runtime import telemetry
 from purista.runtime.context import Message
+from purista.runtime.info import Tracing
 from purista.runtime.inprocess import RecordingBridge
 from purista.runtime.runner import execute
 from purista.runtime.states import MemoryStates
@@ -240,3 +241,60 @@ def test_setup_with_the_console_exporter_writes_spans_to_stderr(tmp_path: Path) 
     assert '"service.name": "rtdouble-greeter"' in done.stderr
     assert '"service.namespace": "rtdouble"' in done.stderr
     assert "Overriding" not in done.stderr
+
+
+def test_the_specs_otlp_exporter_waits_for_the_environment_to_name_a_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [k for k in os.environ if k.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    spec = Tracing(exporter="otlp", endpoint="http://127.0.0.1:9", sample_ratio=1.0)
+    monkeypatch.setattr(telemetry, "TRACING", spec)
+    assert list(telemetry._span_exporters(1.0)) == []
+    assert list(telemetry._metric_readers(1.0, 0)) == []
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")  # asked for: the spec's endpoint
+    assert telemetry._exporter_names("OTEL_TRACES_EXPORTER", telemetry._default_exporter()) == [
+        "otlp"
+    ]
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317")
+    assert telemetry._default_exporter() == "otlp"
+    console = Tracing(exporter="console", endpoint=spec.endpoint, sample_ratio=1.0)
+    monkeypatch.setattr(telemetry, "TRACING", console)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    assert telemetry._default_exporter() == "console"  # needs no collector
+
+
+def test_an_unreachable_collector_costs_one_warning_line_per_process(tmp_path: Path) -> None:
+    """Three failed exports of spans and one of metrics, against a port nobody listens on."""
+    script = textwrap.dedent(
+        f"""
+        import importlib, sys
+        sys.path.insert(0, {str(TESTS)!r})
+        sys.modules["purista.runtime.project"] = importlib.import_module("runtime_double.project")
+        from opentelemetry import trace
+        from purista.runtime import telemetry
+        telemetry.setup("greeter", client=True)
+        for n in range(3):
+            with telemetry.tracer.start_as_current_span(f"span {{n}}"):
+                pass
+            trace.get_tracer_provider().force_flush(timeout_millis=3000)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PURISTA_"))}
+    env["OTEL_TRACES_EXPORTER"] = "otlp"
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "127.0.0.1:9" in lines[0]
+    assert lines[0].endswith("(further export errors of this process are not logged)")

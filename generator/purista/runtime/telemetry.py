@@ -4,9 +4,13 @@
 Configured by the standard variables (`OTEL_TRACES_EXPORTER=otlp|console|none`,
 `OTEL_METRICS_EXPORTER=otlp|prometheus|console|none`, `OTEL_EXPORTER_OTLP_ENDPOINT`,
 `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER[_ARG]`, ...), with the spec's `tracing`
-block as defaults. Set up once per process, after any fork (a prefork worker's
-children each set up their own). Export runs on background threads: a collector
-that cannot be reached costs dropped spans, never a failed message.
+block as defaults. The spec's `otlp` exporter takes effect only where the environment
+asks for it (`OTEL_EXPORTER_OTLP_ENDPOINT`, or `OTEL_TRACES_EXPORTER=otlp` to use the
+spec's endpoint), as compose and the Kubernetes manifests do: a worker or `invoke` run
+on a laptop exports nothing unless told to. Set up once per process, after any fork (a
+prefork worker's children each set up their own). Export runs on background threads:
+a collector that cannot be reached costs dropped spans, never a failed message, and one
+warning line per process.
 """
 
 from __future__ import annotations
@@ -95,7 +99,35 @@ def setup(component: str, *, index: int = 0, client: bool = False) -> None:
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         metrics.set_meter_provider(meter_provider)
         _process.providers.append(meter_provider)
+    for name in _EXPORT_LOGGERS:
+        logging.getLogger(name).addFilter(_first_export_error)
     atexit.register(shutdown)
+
+
+#: The loggers the OTLP exporters report failed exports on, each retry a line of its own.
+_EXPORT_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+)
+
+
+class _FirstOnly(logging.Filter):
+    """Lets the first record through, saying that later ones are not logged; drops the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.seen:
+            return False
+        self.seen = True
+        record.msg = f"{record.msg} (further export errors of this process are not logged)"
+        return True
+
+
+_first_export_error = _FirstOnly()
 
 
 #: How long a stopping process waits for a collector to take what it still holds.
@@ -129,6 +161,16 @@ def _exporter_names(variable: str, default: str) -> list[str]:
     return [name.strip() for name in value.split(",") if name.strip() and name.strip() != "none"]
 
 
+def _default_exporter() -> str:
+    """The spec's exporter as the default: `otlp` only where the environment names a collector."""
+    if TRACING.exporter != "otlp":
+        return TRACING.exporter
+    named = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    return "otlp" if named else "none"
+
+
 def _sampler() -> Any:
     if os.environ.get("OTEL_TRACES_SAMPLER"):
         return None  # the SDK reads OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
@@ -151,7 +193,7 @@ def _http(signal: str) -> bool:
 
 
 def _span_exporters(timeout: float) -> Iterator[SpanExporter]:
-    for name in _exporter_names("OTEL_TRACES_EXPORTER", TRACING.exporter):
+    for name in _exporter_names("OTEL_TRACES_EXPORTER", _default_exporter()):
         if name == "console":
             yield ConsoleSpanExporter(out=sys.stderr)  # stdout is for the command line's output
         elif name == "otlp":
@@ -172,7 +214,9 @@ def _span_exporters(timeout: float) -> Iterator[SpanExporter]:
 
 
 def _metric_readers(timeout: float, index: int) -> Iterator[MetricReader]:
-    default = "otlp" if TRACING.exporter == "otlp" else "none"
+    # Metrics go where the traces go, unless OTEL_METRICS_EXPORTER says otherwise.
+    traces = _exporter_names("OTEL_TRACES_EXPORTER", _default_exporter())
+    default = "otlp" if "otlp" in traces else "none"
     for name in _exporter_names("OTEL_METRICS_EXPORTER", default):
         if name == "console":
             yield PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr))
