@@ -180,7 +180,7 @@ def test_keda_objects_match_the_crds_and_the_plan(
     deployments = by_kind(root, "Deployment", base_only=True)
     auths = {d["metadata"]["name"]: d for d in docs if d["kind"] == "TriggerAuthentication"}
     scaled = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ScaledObject"}
-    plan = {s["worker"]: s for s in plan_of(name)["services"]}
+    plan = {s["worker"]: s for s in plan_of(name)["workers"]}
     assert set(scaled) == {w for w, s in plan.items() if s["autoscale"]}
     for worker, obj in scaled.items():
         spec, planned = obj["spec"], plan[worker]["autoscale"]
@@ -254,8 +254,8 @@ def test_workers_match_the_spec_and_the_plan(deploy_projects: dict[str, Path], n
     )
     package = next((root / "src").iterdir()).name
     consumed = consumed_queues(root, package)
-    assert set(deployments) == {s["worker"] for s in plan["services"]}
-    for row in plan["services"]:
+    assert set(deployments) == {s["worker"] for s in plan["workers"]}
+    for row in plan["workers"]:
         worker, deployment = row["worker"], deployments[row["worker"]]
         assert RFC1123_LABEL.match(worker)
         pod = deployment["spec"]["template"]["spec"]

@@ -26,7 +26,7 @@ def plan_json(spec: Path) -> tuple[int, dict[str, Any], str]:
 
 
 def by_name(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {s["name"]: s for s in plan["services"]}
+    return {s["name"]: s for s in plan["workers"]}
 
 
 def test_shop_plan_by_hand() -> None:
@@ -200,7 +200,7 @@ def test_database_pool_follows_the_process_model(
         "    commands: {put: {}}\n"
     )
     code, plan, _ = plan_json(spec)
-    row = plan["services"][0]
+    row = plan["workers"][0]
     assert row["db_pool_per_process"] == per_process
     assert row["db_connections_per_instance"] == per_instance
     assert row["db_connections_at_max"] == 4 * per_instance
@@ -211,3 +211,44 @@ def test_the_plan_of_an_invalid_spec_is_refused_like_validate() -> None:
     result = purista("plan", "--spec", str(ROOT / "tests/specs/invalid/unknown_key.yaml"))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+WORKER_KEYS = {
+    "name", "kind", "service", "version", "worker", "command", "replicas", "max_replicas",
+    "autoscale", "concurrency", "pool", "processes_per_instance", "db_pool_per_process",
+    "db_connections_per_instance", "db_connections_at_max", "redis_connections_per_process",
+    "redis_connections_consumer", "redis_connections_per_instance", "redis_per_instance_by_use",
+    "redis_connections_at_max", "grace_period_seconds",
+}  # fmt: skip
+BUDGET_KEYS = {"max_connections", "reserved_connections", "budget", "used_at_max", "ok"}
+
+
+def test_plan_json_shape_is_the_one_the_readme_documents() -> None:
+    code, plan, _ = plan_json(EXAMPLES / "shop.yaml")
+    assert code == 0
+    assert set(plan) == {"workers", "database", "redis", "ok", "problems"}
+    assert set(plan["database"]) == BUDGET_KEYS
+    assert set(plan["redis"]) == BUDGET_KEYS
+    assert plan["ok"] is True
+    assert plan["problems"] == []
+    for row in plan["workers"]:
+        assert set(row) == WORKER_KEYS, row["name"]
+        assert set(row["redis_per_instance_by_use"]) == {
+            "broker", "results", "state_replies_and_jobs", "invoke_waits"
+        }  # fmt: skip
+        if row["autoscale"] is not None:
+            assert set(row["autoscale"]) == {
+                "min_replicas", "max_replicas", "target_queue_length", "lists"
+            }  # fmt: skip
+    # A job queue's worker is a worker of kind "queue" that names its service, not a service.
+    kinds = {(row["kind"], row["name"], row["service"]) for row in plan["workers"]}
+    assert kinds == {
+        ("service", "email", "email"),
+        ("service", "order", "order"),
+        ("service", "user", "user"),
+        ("queue", "processAvatar", "user"),
+    }
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### `purista plan --json`", 1)[1].split("\n## ", 1)[0]
+    for key in sorted(WORKER_KEYS | BUDGET_KEYS | set(plan)):
+        assert f"`{key}`" in section, f"README does not document `{key}`"

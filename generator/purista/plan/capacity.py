@@ -154,7 +154,7 @@ def report(deploy: Deploy) -> dict[str, Any]:
             }
         )
     return {
-        "services": workers,
+        "workers": workers,
         "database": None if deploy.database is None else _budget(deploy.database),
         "redis": _budget(deploy.redis),
         "ok": deploy.ok,
