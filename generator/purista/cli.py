@@ -502,3 +502,41 @@ def spec_json_schema() -> str:
 def version() -> None:
     """Print purista's version."""
     out.print(__version__)
+
+
+cache_app = typer.Typer(
+    name="cache",
+    help="purista's cache of payload models and formatted code, shared by every project.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(cache_app)
+
+
+@cache_app.command(name="info")
+def cache_info() -> None:
+    """Print where the cache is, what it holds and its cap ($PURISTA_CACHE_MAX_MB)."""
+    from purista import cache  # noqa: PLC0415
+
+    held = cache.usage()
+    out.print(
+        f"{cache.base_dir()}: {held.entries} entries, {_megabytes(held.size)} "
+        f"of at most {_megabytes(cache.max_bytes())}",
+        markup=False,
+    )
+
+
+@cache_app.command(name="clear")
+def cache_clear() -> None:
+    """Delete the cache; the next runs fill it again."""
+    from purista import cache  # noqa: PLC0415
+
+    held = cache.clear()
+    out.print(
+        f"cleared {cache.base_dir()}: {held.entries} entries, {_megabytes(held.size)}",
+        markup=False,
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
