@@ -100,7 +100,7 @@ def test_enqueue_prints_a_job_id_that_job_then_shows(
     assert code == 0
     record = json.loads(out)
     assert (record["id"], record["status"]) == (job_id, "queued")
-    assert record["payload"] == {"task": "ok"}  # defaults are not sent
+    assert record["payload"] == {"task": "ok", "seconds": 0.0}  # the defaults are sent too
     assert record["message"]["trace_id"]
 
 

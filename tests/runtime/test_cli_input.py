@@ -114,11 +114,11 @@ def test_payloads_come_from_a_file_or_stdin(
     (tmp_path / "job.json").write_text('{"task": "from-file"}', encoding="utf-8")
     code, out, _ = run("enqueue", "work", f"@{tmp_path / 'job.json'}")
     assert code == 0
-    assert get_jobs().get(out.strip())["payload"] == {"task": "from-file"}  # type: ignore[index]
+    assert get_jobs().get(out.strip())["payload"] == {"task": "from-file", "seconds": 0.0}  # type: ignore[index]
     monkeypatch.setattr("sys.stdin", io.StringIO('{"task": "from-stdin"}'))
     code, out, _ = run("enqueue", "work", "-")
     assert code == 0
-    assert get_jobs().get(out.strip())["payload"] == {"task": "from-stdin"}  # type: ignore[index]
+    assert get_jobs().get(out.strip())["payload"] == {"task": "from-stdin", "seconds": 0.0}  # type: ignore[index]
     code, _, err = run("enqueue", "work", f"@{tmp_path / 'missing.json'}")
     assert code == 2
     assert f"enqueue: cannot read the payload from {tmp_path / 'missing.json'}" in one_line(err)

@@ -140,7 +140,7 @@ def test_a_job_handler_gets_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(runner._handlers, WORK.module, handle)
     result, _, _ = run(WORK, {"task": "t"}, job=("job-1", 3))
     assert seen == [Job("job-1", models.WorkJob(task="t"), 3)]
-    assert result == {"task": "done"}  # a model result is dumped as set
+    assert result == {"task": "done", "seconds": 0.0}  # a model result is dumped with its defaults
 
 
 def test_a_job_without_an_id_is_the_first_attempt_of_the_message() -> None:

@@ -63,6 +63,11 @@ def test_parse_reads_a_model_in_the_spec_spelling() -> None:
     assert wire.parse(Person, {"firstName": "bob"}, "payload").first_name == "bob"
 
 
+def test_parse_takes_only_the_spec_spelling_of_a_json_object() -> None:
+    with pytest.raises(InvalidPayload, match=r"^payload is invalid: firstName: Field required$"):
+        wire.parse(Person, {"first_name": "ann"}, "payload")
+
+
 @pytest.mark.parametrize(
     ("value", "type_name"),
     [(["name"], "list"), ("ann", "str"), (3, "int"), (None, "NoneType")],
@@ -99,7 +104,7 @@ def test_parse_takes_a_model_whose_required_field_is_none() -> None:
 # -------------------------------------------------------------------------- dump
 
 
-def test_dump_writes_the_spec_spelling_and_leaves_out_none() -> None:
+def test_dump_writes_the_spec_spelling_and_leaves_out_what_was_never_set() -> None:
     person = Person(first_name="ann", address=Address(street_name="main"))
     assert wire.dump(person) == {"firstName": "ann", "address": {"streetName": "main"}}
 
@@ -108,6 +113,10 @@ def test_dump_keeps_an_explicit_null() -> None:
     data = wire.dump(Nullable(value=None, label=None))
     assert data == {"value": None, "label": None}
     assert wire.parse(Nullable, data, "output").label is None
+
+
+def test_dump_writes_the_defaults_a_receiver_relies_on() -> None:
+    assert wire.dump(Nullable(value=1)) == {"value": 1, "label": "unnamed"}
 
 
 def test_dump_writes_json_values() -> None:
@@ -122,7 +131,7 @@ def test_dump_writes_json_values() -> None:
 
 
 def test_to_wire_validates_and_returns_the_json_object() -> None:
-    assert wire.to_wire(Person, {"first_name": "ann"}, "payload") == {"firstName": "ann"}
+    assert wire.to_wire(Person, {"firstName": "ann"}, "payload") == {"firstName": "ann"}
     assert wire.to_wire(GreetedEvent, GreetOutput(greeting="hi", name="ann"), "event") == {
         "name": "ann"
     }

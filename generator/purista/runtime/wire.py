@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from .errors import InvalidPayload
 
@@ -20,7 +20,8 @@ def parse(model: type[M], value: Any, what: str) -> M:
     elif not isinstance(value, Mapping):
         raise InvalidPayload(f"{what} must be a JSON object, not {type(value).__name__}")
     try:
-        return model.model_validate(value)
+        # Only the spec's property names: `displayName`, never the Python name `display_name`.
+        return model.model_validate(value, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise InvalidPayload(f"{what} is invalid: {describe(exc)}") from None
 
@@ -28,10 +29,33 @@ def parse(model: type[M], value: Any, what: str) -> M:
 def dump(model: BaseModel) -> dict[str, Any]:
     """A model as its JSON object, in the spec's spelling.
 
-    Fields that were set are kept, an explicit `null` included; fields never set
-    are left out, and the receiver's model gives them their defaults.
+    Fields that were set are kept, an explicit `null` included, and so are the
+    schema's defaults, which a receiver in any language relies on. Only a field that
+    was never set and has no default (`None` stands for "absent") is left out.
     """
-    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return model.model_dump(mode="json", by_alias=True, exclude=_absent(model))
+
+
+def _absent(value: Any) -> Any:
+    """What `model_dump(exclude=...)` needs to leave out every absent field, at any depth."""
+    if isinstance(value, RootModel):
+        return _absent(value.root)
+    if isinstance(value, BaseModel):
+        absent: dict[Any, Any] = {}
+        for name in type(value).model_fields:
+            field = getattr(value, name)
+            if field is None and name not in value.model_fields_set:
+                absent[name] = True
+            elif (inner := _absent(field)) is not None:
+                absent[name] = inner
+        return absent or None
+    if isinstance(value, list | tuple):
+        items = {i: inner for i, item in enumerate(value) if (inner := _absent(item)) is not None}
+        return items or None
+    if isinstance(value, dict):
+        entries = {k: inner for k, item in value.items() if (inner := _absent(item)) is not None}
+        return entries or None
+    return None
 
 
 def to_wire(model: type[M], value: Any, what: str) -> dict[str, Any]:
