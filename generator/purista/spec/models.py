@@ -10,10 +10,8 @@ from purista.spec.names import NAME_MAX_LENGTH, NAME_PATTERN
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)]
 CommandRef = Annotated[str, Field(description="`<service>.v<N>.<command>`")]
-JsonSchema = Annotated[
-    dict[str, Any],
-    Field(description="A JSON Schema (draft 2020-12 or draft 7), inline or a `$ref` to a file."),
-]
+# A JSON Schema (draft 2020-12 or draft 7), inline or a `$ref` to a file; each field says which.
+JsonSchema = dict[str, Any]
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 KUBE_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 IMAGE_PATTERN = r"^[a-z0-9]+([._/:-][a-z0-9]+)*$"
@@ -26,29 +24,37 @@ def _object_schema() -> dict[str, Any]:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class Project(_Model):
     """What the project is called; the package name is derived from `name`."""
 
     name: Name
+    """The project's name; the Python package (`my-shop` → `my_shop`), the Kubernetes names and
+    the queue prefix derive from it."""
     description: str = ""
+    """One line about the project, for the generated README and `pyproject.toml`."""
 
 
 class Redis(_Model):
     """The broker, result backend and state store (env `REDIS_URL` overrides `url`)."""
 
     url: str = "redis://localhost:6379/0"
+    """Where the workers find Redis; `REDIS_URL` (or the file in `REDIS_URL_FILE`) overrides it."""
     max_connections: Annotated[int, Field(ge=1)] = 10000
+    """The server's client limit: `purista plan` checks every worker at max replicas against it."""
 
 
 class Database(_Model):
     """A PostgreSQL database shared by the services that set `uses_database`."""
 
     url: str
+    """The PostgreSQL URL; `DATABASE_URL` (or the file in `DATABASE_URL_FILE`) overrides it."""
     max_connections: Annotated[int, Field(ge=1)] = 100
+    """The server's `max_connections`: the budget `purista plan` checks the pools against."""
     reserved_connections: Annotated[int, Field(ge=0)] = 10
+    """Connections kept free for others (migrations, a console): the budget is the difference."""
 
     @model_validator(mode="after")
     def _reserve_less_than_max(self) -> Database:
@@ -61,8 +67,12 @@ class Tracing(_Model):
     """Defaults for OpenTelemetry; the standard `OTEL_*` variables override them."""
 
     exporter: Literal["otlp", "console", "none"] = "otlp"
+    """Where spans and metrics go; `otlp` exports only where `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    `OTEL_TRACES_EXPORTER=otlp` is set (as in compose and Kubernetes), `console` prints them."""
     endpoint: str = "http://localhost:4317"
+    """The OTLP collector (gRPC unless `OTEL_EXPORTER_OTLP_PROTOCOL` says `http/protobuf`)."""
     sample_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    """The share of new traces recorded; a message follows its caller's decision."""
 
 
 class Kubernetes(_Model):
@@ -74,40 +84,54 @@ class Kubernetes(_Model):
     """
 
     namespace: Annotated[str, StringConstraints(pattern=KUBE_LABEL_PATTERN)] | None = None
+    """The namespace of every object; default: the project's name as a Kubernetes name."""
     image: Annotated[str, StringConstraints(pattern=IMAGE_PATTERN)] | None = None
+    """The container image, without its tag; default: the project's name as a Kubernetes name."""
     tag: Annotated[str, StringConstraints(pattern=TAG_PATTERN)] = "0.1.0"
+    """The image tag the base manifests use; overlays set each release's tag or digest."""
 
 
 class Infrastructure(_Model):
     """Shared infrastructure of every service."""
 
     redis: Redis = Redis()
+    """The one Redis server: broker, result backend, job queues and state stores."""
     database: Database | None = None
+    """A PostgreSQL database; without it no service may set `uses_database`."""
     # Without a `tracing` block nothing is exported until OTEL_* variables say so.
     tracing: Tracing = Tracing(exporter="none")
+    """OpenTelemetry defaults; without this block nothing is exported unless `OTEL_*` says so."""
     kubernetes: Kubernetes = Kubernetes()
+    """Namespace, image and tag of the generated manifests."""
 
 
 class Event(_Model):
     """An event: published by `can_emit` or `success_event`, consumed by subscriptions."""
 
     description: str = ""
+    """What happened, for docstrings and the README."""
     payload: JsonSchema = Field(default_factory=_object_schema)
+    """The event's data: a JSON Schema of an object, inline or a `$ref` to a file."""
 
 
 class Resources(_Model):
     """Requests (and limits) of one instance."""
 
     cpu: Quantity = "100m"
+    """CPU request and limit of one instance (a Kubernetes quantity)."""
     memory: Quantity = "128Mi"
+    """Memory request and limit of one instance (a Kubernetes quantity)."""
 
 
 class Autoscale(_Model):
     """Scale on the length of the service's queue."""
 
     min_replicas: Annotated[int, Field(ge=0)] = 1
+    """The fewest instances KEDA keeps (0: scale to zero when the queues are empty)."""
     max_replicas: Annotated[int, Field(ge=1)]
+    """The most instances KEDA starts; `purista plan` counts connections at this number."""
     target_queue_length: Annotated[int, Field(ge=1)] = 50
+    """Waiting messages per instance KEDA aims at."""
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> Autoscale:
@@ -120,35 +144,53 @@ class Deployment(_Model):
     """How a service runs: instances, parallel jobs per instance, pool kind."""
 
     replicas: Annotated[int, Field(ge=0)] = 1
+    """Instances of the service's worker (without `autoscale`)."""
     concurrency: Annotated[int, Field(ge=1, le=1000)] = 4
+    """Messages one instance handles at once: child processes (prefork) or threads."""
     pool: Literal["prefork", "threads"] = "prefork"
+    """`prefork` (a process per slot; a hung handler is killed) or `threads` (one process)."""
     resources: Resources = Resources()
+    """CPU and memory of one instance."""
     autoscale: Autoscale | None = None
+    """Scale with KEDA on the length of the service's queues instead of fixed `replicas`."""
 
 
 class _Handler(_Model):
     description: str = ""
+    """What the handler does, for its docstring and the README."""
     can_invoke: list[CommandRef] = Field(default_factory=list)
+    """Commands of other services it may call: `context.invoke.<service>.v<N>.<command>`."""
     can_emit: list[Name] = Field(default_factory=list)
+    """Events the handler may publish: `context.emit.<event>`."""
     can_enqueue: list[Name] = Field(default_factory=list)
+    """Job queues the handler may add jobs to: `context.queue.enqueue.<queue>`."""
 
 
 class Command(_Handler):
     """A request with a response: `<service>.v<N>.<command>` on the wire."""
 
     timeout: Annotated[float, Field(gt=0, le=86400)] = 30
+    """Seconds a caller waits for the output; on the prefork pool, also the handler's time limit."""
     payload: JsonSchema = Field(default_factory=_object_schema)
+    """The command's input: a JSON Schema of an object, inline or a `$ref` to a file."""
     output: JsonSchema = Field(default_factory=_object_schema)
+    """The command's answer: a JSON Schema of an object, inline or a `$ref` to a file."""
     success_event: Name | None = None
+    """An event published with the command's output each time it succeeds; the output must
+    satisfy the event's schema."""
 
 
 class Backoff(_Model):
     """Exponential backoff between attempts of a job or of an event's delivery."""
 
     initial: Annotated[float, Field(gt=0)] = 1
+    """Seconds before the second attempt."""
     max: Annotated[float, Field(gt=0)] = 120
+    """The longest wait between two attempts, in seconds."""
     factor: Annotated[float, Field(ge=1)] = 2
+    """Each wait is the previous one times this."""
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.25
+    """A random share of each wait added or taken away, so retries spread out."""
 
 
 class Subscription(_Handler):
@@ -160,34 +202,53 @@ class Subscription(_Handler):
     """
 
     event: Name
+    """The event (a key of `events`) this subscription consumes."""
     timeout: Annotated[float, Field(gt=0, le=86400)] = 30
+    """Seconds one run of the handler may take."""
     max_attempts: Annotated[int, Field(ge=1)] = 5
+    """Runs in all before the event is parked in the dead-letter list."""
     backoff: Backoff = Backoff()
+    """The wait between attempts."""
 
 
 class Queue(_Handler):
     """A job queue for long work: leases, retries, delays and a dead-letter list."""
 
     payload: JsonSchema = Field(default_factory=_object_schema)
+    """A job's data: a JSON Schema of an object, inline or a `$ref` to a file."""
     max_attempts: Annotated[int, Field(ge=1)] = 3
+    """Runs of a job in all before it goes to the dead-letter list."""
     backoff: Backoff = Backoff()
+    """The wait between attempts."""
     lease: Annotated[float, Field(gt=0)] = 300
+    """Seconds a worker holds a job without renewing it before another worker may take it."""
     concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Jobs one instance of the queue's worker runs at once (threads)."""
     schedule_batch_size: Annotated[int, Field(ge=1)] = 50
+    """Delayed jobs moved to the pending list per Redis call once they are due."""
     recovery_batch_size: Annotated[int, Field(ge=1)] = 20
+    """Jobs with an expired lease taken back per Redis call."""
 
 
 class Service(_Model):
     """A stateless service: commands, subscriptions and job queues."""
 
     version: Annotated[int, Field(ge=1)] = 1
+    """The `N` of `v<N>` in task names, queues and the package path."""
     description: str = ""
+    """What the service is for, for docstrings and the README."""
     deployment: Deployment = Deployment()
+    """How the service's worker runs."""
     uses_database: bool = False
+    """Give the handlers `context.resources.db`, a pool on `infrastructure.database`."""
     state_ttl: Annotated[int, Field(ge=1)] | None = None
+    """Default seconds a state-store entry lives (none: until removed)."""
     commands: dict[Name, Command] = Field(default_factory=dict)
+    """Requests with a response, by name."""
     subscriptions: dict[Name, Subscription] = Field(default_factory=dict)
+    """Event consumers, by name."""
     queues: dict[Name, Queue] = Field(default_factory=dict)
+    """Job queues, by name (unique in the whole project)."""
 
 
 class Spec(_Model):
@@ -196,12 +257,18 @@ class Spec(_Model):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        use_attribute_docstrings=True,
         title="purista spec",
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
     )
 
     spec_version: Literal[1]
+    """The version of the spec format: 1."""
     project: Project
+    """The project's name and description."""
     infrastructure: Infrastructure = Infrastructure()
+    """Redis, the database, tracing and Kubernetes."""
     events: dict[Name, Event] = Field(default_factory=dict)
+    """Events, by name."""
     services: Annotated[dict[Name, Service], Field(min_length=1)]
+    """Services, by name; at least one."""
