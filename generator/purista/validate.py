@@ -323,12 +323,92 @@ def _check_schema(schema: Any, path: Path_, pos: Positions) -> Iterator[SpecErro
         yield pos.error(
             path, "a payload, output or event schema must describe an object (`type: object`)"
         )
+    yield from _check_keywords(schema, path, pos)
 
 
 def _schema_key(cls: Any, schema: dict[str, Any]) -> str:
     """A schema's identity for the cache of schemas known to be valid under a metaschema."""
     text = json.dumps(schema, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(f"{_JSONSCHEMA}\n{cls.__name__}\n{text}".encode()).hexdigest()
+
+
+# Keywords the generated pydantic models cannot enforce: each is refused, never ignored.
+_UNENFORCED = {
+    "not": "`not`",
+    "if": "`if`/`then`/`else`",
+    "then": "`if`/`then`/`else`",
+    "else": "`if`/`then`/`else`",
+    "dependentRequired": "`dependentRequired`",
+    "dependentSchemas": "`dependentSchemas`",
+    "dependencies": "`dependencies`",
+    "contains": "`contains`",
+    "minContains": "`minContains`",
+    "maxContains": "`maxContains`",
+    "prefixItems": "`prefixItems` (a tuple)",
+    "additionalItems": "`additionalItems` (a tuple)",
+    "unevaluatedItems": "`unevaluatedItems`",
+    "unevaluatedProperties": "`unevaluatedProperties`",
+    "$dynamicRef": "`$dynamicRef`",
+    "$dynamicAnchor": "`$dynamicAnchor`",
+    "$recursiveRef": "`$recursiveRef`",
+    "$recursiveAnchor": "`$recursiveAnchor`",
+}
+# Where a schema holds other schemas: one, a list of them, or a mapping of names to them.
+_ONE_SCHEMA = (
+    "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
+    "additionalItems", "unevaluatedItems", "unevaluatedProperties", "contentSchema",
+)  # fmt: skip
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+
+
+def _check_keywords(schema: Any, path: Path_, pos: Positions) -> Iterator[SpecError]:
+    """Refuse each keyword the models would silently ignore, at the keyword."""
+    for sub, where in _subschemas(schema, path):
+        for key in sub:
+            if key in _UNENFORCED:
+                problem = f"{_UNENFORCED[key]} is not supported"
+            elif key == "uniqueItems" and sub[key] is True:
+                problem = "`uniqueItems: true` is not supported"
+            elif key == "items" and isinstance(sub[key], list):
+                problem = "`items` as a list (a tuple) is not supported"
+            elif key in ("minProperties", "maxProperties", "propertyNames") and (
+                "properties" in sub or "patternProperties" in sub
+            ):
+                problem = f"`{key}` beside `properties` or `patternProperties` is not supported"
+            elif key == "patternProperties" and (
+                "properties" in sub or sub.get("additionalProperties") is not False
+            ):
+                problem = (
+                    "`patternProperties` is supported only alone, with `additionalProperties: "
+                    "false` (every key must match a pattern)"
+                )
+            else:
+                continue
+            yield pos.error(
+                (*where, key),
+                f"{problem}: the generated models cannot enforce it, and it would be ignored; "
+                "remove it and check the rule in the handler",
+                at_key=True,
+            )
+
+
+def _subschemas(schema: Any, path: Path_) -> Iterator[tuple[dict[str, Any], Path_]]:
+    """`schema` and every schema inside it, each with its path."""
+    if not isinstance(schema, dict):
+        return
+    yield schema, path
+    for key, value in schema.items():
+        if key in _ONE_SCHEMA or (key == "items" and isinstance(value, dict)):
+            yield from _subschemas(value, (*path, key))
+        elif key in _SCHEMA_LISTS or (key == "items" and isinstance(value, list)):
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    yield from _subschemas(item, (*path, key, i))
+        elif key in _SCHEMA_MAPS or key == "dependencies":
+            if isinstance(value, dict):
+                for name, item in value.items():
+                    yield from _subschemas(item, (*path, key, name))
 
 
 # ---------------------------------------------------------------- references and names
