@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import keyword
+from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 from purista.plan.examples import example_for
-from purista.spec.names import NAME_MAX_LENGTH, ClassName, KubeName, PythonIdentifier, is_valid_name
+from purista.spec.names import (
+    NAME_MAX_LENGTH,
+    ClassName,
+    KubeName,
+    PythonIdentifier,
+    hidden_module,
+    is_valid_name,
+)
+from support import purista
 
 # ---------------------------------------------------------------- Python identifiers
 
@@ -121,6 +130,55 @@ def test_valid_names(name: str) -> None:
 )
 def test_invalid_names(name: str) -> None:
     assert not is_valid_name(name)
+
+
+# ---------------------------------------------------------------- names that hide a module
+
+
+@pytest.mark.parametrize(
+    ("name", "hidden"),
+    [
+        ("dns", "the `dns` module, which the generated project's dependencies install"),
+        ("requests", "the `requests` module, which the generated project's dependencies install"),
+        ("google", "the `google` module, which the generated project's dependencies install"),
+        ("grpc", "the `grpc` module, which the generated project's dependencies install"),
+        ("typing-extensions", "the `typing_extensions` module, which the generated project's "
+         "dependencies install"),
+        ("packaging", "the `packaging` module, which the generated project's dependencies install"),
+        ("psycopg_pool", "the `psycopg_pool` module, which the generated project's dependencies "
+         "install"),
+        ("test", "the `test` module"),
+        ("json", "the standard library's `json` module"),
+        ("Email", "the standard library's `email` module"),
+    ],
+)  # fmt: skip
+def test_names_that_hide_an_installed_module(name: str, hidden: str) -> None:
+    assert hidden_module(name) == hidden
+
+
+@pytest.mark.parametrize("name", ["shop", "hello", "my-requests", "tester", "googleShop"])
+def test_names_that_hide_nothing(name: str) -> None:
+    assert hidden_module(name) is None
+
+
+@pytest.mark.parametrize("name", ["requests", "test"])
+def test_new_refuses_a_name_that_hides_a_module(name: str, tmp_path: Path) -> None:
+    result = purista("new", name, "--output", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert f"invalid project name '{name}': its package `{name}` would hide" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_locates_a_project_name_that_hides_a_dependency(tmp_path: Path) -> None:
+    spec = tmp_path / "purista.yaml"
+    spec.write_text("spec_version: 1\nproject:\n  name: grpc\nservices:\n  user: {}\n")
+    result = purista("validate", "--spec", str(spec))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"{spec}:3:9: project.name: the package `grpc` would hide the `grpc` module, which the "
+        "generated project's dependencies install; choose another name\n"
+    )
 
 
 # ---------------------------------------------------------------- example payloads

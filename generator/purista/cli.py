@@ -65,11 +65,17 @@ def new(
     """Scaffold a project in OUTPUT/NAME from a spec or a built-in example."""
     from purista.examples import example_text  # noqa: PLC0415
     from purista.load import load_spec, parse_spec  # noqa: PLC0415
-    from purista.spec.names import is_valid_name  # noqa: PLC0415
+    from purista.spec.names import PythonIdentifier, hidden_module, is_valid_name  # noqa: PLC0415
 
     if not is_valid_name(name):
         raise UsageError(
             f"invalid project name {name!r}: start with a letter, use letters, digits, `_` and `-`"
+        )
+    hidden = hidden_module(name) if spec is None else None  # a spec names its own project
+    if hidden is not None:
+        raise UsageError(
+            f"invalid project name {name!r}: its package `{PythonIdentifier(name)}` would hide "
+            f"{hidden}; choose another name"
         )
     if spec is not None and example:
         raise UsageError("give either --spec or --example, not both")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import sys
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -37,17 +36,13 @@ from purista.spec.names import (
     ClassName,
     KubeName,
     PythonIdentifier,
+    hidden_module,
     words,
 )
 
 JSON_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 SUPPORTED_DRAFTS = (Draft202012Validator, Draft7Validator)
 _JSONSCHEMA = version("jsonschema")
-# Package names that would hide a module the generated project imports.
-RESERVED_PACKAGES = frozenset(sys.stdlib_module_names) | {
-    "amqp", "billiard", "celery", "click", "kombu", "opentelemetry", "psycopg", "psycopg_pool",
-    "pydantic", "pydantic_core", "purista", "pytest", "redis", "src", "tests", "vine",
-}  # fmt: skip
 PATTERNS = {
     NAME_PATTERN: "a name that starts with a letter and uses only letters, digits, `_` and `-`",
     QUANTITY_PATTERN: "a Kubernetes quantity such as `250m`, `1`, `256Mi` or `1Gi`",
@@ -570,10 +565,10 @@ def _check_success_event(
 
 
 def _check_names(spec: Spec, pos: Positions) -> Iterator[SpecError]:
-    package = PythonIdentifier(spec.project.name)
-    hidden = package.rstrip("_")
-    if hidden in RESERVED_PACKAGES:
-        message = f"the package `{package}` would hide the `{hidden}` module; choose another name"
+    hidden = hidden_module(spec.project.name)
+    if hidden is not None:
+        package = PythonIdentifier(spec.project.name)
+        message = f"the package `{package}` would hide {hidden}; choose another name"
         yield pos.error(("project", "name"), message)
     yield from _collisions(pos, (("services", s) for s in spec.services), "services")
     for sname, svc in spec.services.items():

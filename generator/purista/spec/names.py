@@ -9,12 +9,36 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+import sys
+
+from purista.spec._dependency_modules import DEPENDENCY_MODULES
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 NAME_MAX_LENGTH = 50
 KUBE_NAME_MAX_LENGTH = 63  # an RFC 1123 label
 _NAME = re.compile(NAME_PATTERN)
 _UNSAFE = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
+
+
+# Folders of the generated project, the generator itself, and CPython's own tests
+# (`test`, left out of `sys.stdlib_module_names`).
+_OTHER_MODULES = frozenset({"purista", "src", "test", "tests"})
+
+
+def hidden_module(name: str) -> str | None:
+    """The installed module a project called `name` would hide behind its package, or None.
+
+    Both would answer to one import name and only the first on `sys.path` is found:
+    `python -m requests` runs the library, or the library's users import the project.
+    """
+    package = PythonIdentifier(name).rstrip("_")
+    if package in sys.stdlib_module_names:
+        return f"the standard library's `{package}` module"
+    if package in DEPENDENCY_MODULES:
+        return f"the `{package}` module, which the generated project's dependencies install"
+    if package in _OTHER_MODULES:
+        return f"the `{package}` module"
+    return None
 
 
 def is_valid_name(name: str) -> bool:

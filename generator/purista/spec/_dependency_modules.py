@@ -1,0 +1,58 @@
+"""The top-level modules a generated project's dependencies install.
+
+Written by `scripts/dependency_modules.py` from an installed generated project;
+do not edit by hand.
+"""
+
+DEPENDENCY_MODULES = frozenset(
+    {
+        "amqp",
+        "annotated_types",
+        "ast_serialize",
+        "billiard",
+        "celery",
+        "certifi",
+        "charset_normalizer",
+        "click",
+        "click_didyoumean",
+        "click_plugins",
+        "click_repl",
+        "dateutil",
+        "dns",
+        "email_validator",
+        "google",
+        "grpc",
+        "idna",
+        "iniconfig",
+        "kombu",
+        "librt",
+        "mypy",
+        "mypy_extensions",
+        "mypyc",
+        "opentelemetry",
+        "packaging",
+        "pathspec",
+        "pluggy",
+        "prometheus_client",
+        "prompt_toolkit",
+        "psycopg",
+        "psycopg_binary",
+        "psycopg_pool",
+        "py",
+        "pydantic",
+        "pydantic_core",
+        "pygments",
+        "pytest",
+        "redis",
+        "requests",
+        "ruff",
+        "typing_extensions",
+        "typing_inspection",
+        "tzdata",
+        "tzlocal",
+        "urllib3",
+        "vine",
+        "wcwidth",
+        "wrapt",
+    }
+)
