@@ -7,6 +7,7 @@ after the payload, output or event it belongs to.
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from pathlib import Path
 
@@ -95,3 +96,54 @@ def test_validate_exits_2_on_a_keyword_it_cannot_enforce(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "properties.uniq.uniqueItems: `uniqueItems: true` is not supported" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------- class names
+
+
+def classes(project: Path) -> dict[str, str]:
+    """Each class of the service's models module, by name, with its source."""
+    text = (project / "src/shop/services/box/v1/_generated/models.py").read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    return {
+        node.name: ast.get_source_segment(text, node) or ""
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+    }
+
+
+def test_every_class_is_named_after_its_owner_and_stays_so(tmp_path: Path) -> None:
+    commands = """\
+    a:
+      output:
+        type: object
+        $defs:
+          Item: {type: object, properties: {x: {type: integer}}}
+        properties:
+          bOutput: {allOf: [{type: object, properties: {nested: {type: string}}}]}
+          items: {type: array, items: {$ref: "#/$defs/Item"}}
+    b:
+      output:
+        type: object
+        required: [v]
+        properties:
+          v: {type: string}
+    """
+    spec = write(tmp_path, commands)
+    made = purista("new", "shop", "--spec", str(spec), "--output", str(tmp_path / "out"))
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "out" / "shop"
+    first = classes(project)
+    assert "v: str" in first["BOutput"]  # b's output, not a's nested schema
+    assert "nested: str" in first["AOutputBOutput"]
+    assert "x: int" in first["AOutputItem"]
+    assert not {name for name in first if not name.startswith(("AOutput", "APayload", "B"))}
+
+    (project / "purista.yaml").write_text(
+        (project / "purista.yaml").read_text(encoding="utf-8").split("    b:\n")[0],
+        encoding="utf-8",
+    )
+    regenerated = purista("generate", cwd=project)
+    assert regenerated.returncode == 0, regenerated.stderr
+    second = classes(project)
+    assert {n: c for n, c in first.items() if n.startswith("A")} == second

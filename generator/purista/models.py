@@ -16,6 +16,7 @@ from purista import cache
 from purista.errors import GenerationError
 from purista.plan import Plan
 from purista.render import GENERATED_HEADER
+from purista.spec.names import ClassName
 
 _OPTIONS: dict[str, Any] = {
     "input_file_type": "jsonschema",
@@ -39,6 +40,7 @@ _OPTIONS: dict[str, Any] = {
 _DCG_VERSION = version("datamodel-code-generator")
 _ROOT_MODEL = re.compile(r"^class Model\(RootModel\[Any\]\):\n    root: Any\n", re.MULTILINE)
 _DCG_HEADER = re.compile(r"\A(#[^\n]*\n)+")
+_CLASS = re.compile(r"^class (\w+)\(", re.MULTILINE)
 
 
 def models(plan: Plan) -> dict[str, str]:
@@ -58,7 +60,10 @@ def _module(defs: list[tuple[str, str]], doc: str) -> str:
 
 
 def _generate(defs: list[tuple[str, str]]) -> str:
-    root = {"$defs": {name: _rebase(json.loads(schema), name) for name, schema in defs}}
+    scoped: dict[str, Any] = {}
+    for name, schema in defs:
+        scoped.update(_scope(name, json.loads(schema)))
+    root = {"$defs": scoped}
     text = json.dumps(root)
     settings = json.dumps(_OPTIONS, sort_keys=True, default=str)
     key = hashlib.sha256(f"{_DCG_VERSION}\n{settings}\n{text}".encode()).hexdigest()
@@ -76,18 +81,148 @@ def _generate(defs: list[tuple[str, str]]) -> str:
     if not isinstance(code, str):
         raise GenerationError("datamodel-code-generator returned no code")
     code = _ROOT_MODEL.sub("", _DCG_HEADER.sub("", code)).strip() + "\n"
+    _check_names(code, [name for name, _ in defs])
     cache.put("models", key, code)
     return code
 
 
-def _rebase(schema: Any, name: str) -> Any:
-    """Point a schema's internal `$ref`s at its new place under `#/$defs/<name>`."""
+def _check_names(code: str, owners: list[str]) -> None:
+    """Each owner has its class, and every other class carries its owner's name in front."""
+    classes = set(_CLASS.findall(code))
+    for owner in owners:
+        if owner not in classes:
+            raise GenerationError(f"no model class `{owner}` was generated")
+    for cls in sorted(classes):
+        prefix = max((o for o in owners if cls.startswith(o)), key=len, default=None)
+        if prefix is None or (cls != prefix and cls[len(prefix) :].isdigit()):
+            raise GenerationError(
+                f"the model class `{cls}` is not named after one payload, output or event; "
+                "rename the `$defs` entry or property it comes from"
+            )
+
+
+def _scope(owner: str, schema: Any) -> dict[str, Any]:
+    """`schema` as top-level definitions, each class named after `owner`.
+
+    The schema goes under `#/$defs/<owner>`; each of its `$defs` (at any depth) under
+    `#/$defs/<owner><Def>`, and each schema with an `allOf` inside it under a name
+    built from its place (`<owner><Property>`): datamodel-code-generator would name
+    those after the `$defs` key or the property alone, so that one command's classes
+    could take the name another command needs, or change when another command goes.
+    """
+    hoisted: dict[str, Any] = {}
+    homes: dict[tuple[str, ...], str] = {(): owner}
+    _hoist_defs(schema, (), owner, homes, hoisted)
+    raw = {owner: schema, **hoisted}
+    out = {name: _point(definition, homes, raw) for name, definition in raw.items()}
+    for name in list(out):
+        out[name] = _hoist_all_of(out[name], name, out, top=True)
+    return out
+
+
+def _hoist_defs(
+    schema: Any,
+    pointer: tuple[str, ...],
+    name: str,
+    homes: dict[tuple[str, ...], str],
+    hoisted: dict[str, Any],
+) -> None:
+    """Move the `$defs` (and `definitions`) of `schema` out, recording where each went."""
+    if not isinstance(schema, dict):
+        return
+    for key in ("$defs", "definitions"):
+        defs = schema.get(key)
+        if not isinstance(defs, dict):
+            continue
+        del schema[key]
+        for i, (def_name, definition) in enumerate(defs.items()):
+            try:
+                def_class = name + ClassName(str(def_name))
+            except ValueError:
+                def_class = f"{name}Def{i}"
+            while def_class in hoisted or def_class == name:
+                def_class += "_"
+            homes[(*pointer, key, str(def_name))] = def_class
+            hoisted[def_class] = definition
+            _hoist_defs(definition, (*pointer, key, str(def_name)), def_class, homes, hoisted)
+
+
+def _point(
+    schema: Any,
+    homes: dict[tuple[str, ...], str],
+    raw: dict[str, Any],
+    inlining: frozenset[str] = frozenset(),
+) -> Any:
+    """Every internal `$ref` of `schema` pointed at the definition it names now.
+
+    A `$ref` into the middle of a schema (`#/properties/id`) is replaced by a copy of
+    what it points at, so its class is named after the field that uses it.
+    """
     if isinstance(schema, list):
-        return [_rebase(item, name) for item in schema]
+        return [_point(item, homes, raw, inlining) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: _rebase(v, name) for k, v in schema.items()}
     ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#"):
-        out["$ref"] = f"#/$defs/{name}{ref[1:]}"
+    if not (isinstance(ref, str) and ref.startswith("#")):
+        return {k: _point(v, homes, raw, inlining) for k, v in schema.items()}
+    parts = tuple(p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/")[1:])
+    depth = max(n for n in range(len(parts) + 1) if parts[:n] in homes)
+    home = homes[parts[:depth]]
+    target = _walk(raw[home], parts[depth:])
+    if depth < len(parts) and isinstance(target, dict) and ref not in inlining:
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}
+        return _point({**target, **siblings}, homes, raw, inlining | {ref})
+    out = {k: _point(v, homes, raw, inlining) for k, v in schema.items()}
+    rest = "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts[depth:])
+    out["$ref"] = f"#/$defs/{home}{rest}"
     return out
+
+
+def _walk(schema: Any, parts: tuple[str, ...]) -> Any:
+    """The value at a JSON Pointer's `parts` inside `schema`, or None."""
+    for part in parts:
+        if isinstance(schema, dict):
+            schema = schema.get(part)
+        elif isinstance(schema, list) and part.isdigit() and int(part) < len(schema):
+            schema = schema[int(part)]
+        else:
+            return None
+    return schema
+
+
+# Kept beside a `$ref` to a hoisted schema: they describe the field, not its type.
+_ANNOTATIONS = ("title", "description", "default", "examples", "deprecated", "readOnly")
+
+
+def _hoist_all_of(schema: Any, name: str, out: dict[str, Any], *, top: bool = False) -> Any:
+    """Move each schema with an `allOf` below the top into `out`, named `name` plus its place."""
+    if isinstance(schema, list):
+        return [_hoist_all_of(item, f"{name}{i}", out) for i, item in enumerate(schema)]
+    if not isinstance(schema, dict):
+        return schema
+    inner: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("properties", "patternProperties") and isinstance(value, dict):
+            inner[key] = {
+                prop: _hoist_all_of(sub, name + _part(str(prop), i), out)
+                for i, (prop, sub) in enumerate(value.items())
+            }
+        elif key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf"):
+            suffix = {"items": "Item", "additionalProperties": "Value"}.get(key, "")
+            inner[key] = _hoist_all_of(value, name + suffix, out)
+        else:
+            inner[key] = value
+    if top or "allOf" not in inner:
+        return inner
+    while name in out:
+        name += "_"
+    out[name] = {k: v for k, v in inner.items() if k not in _ANNOTATIONS or k == "title"}
+    kept = {k: v for k, v in inner.items() if k in _ANNOTATIONS and k != "title"}
+    return {"$ref": f"#/$defs/{name}", **kept}
+
+
+def _part(prop: str, index: int) -> str:
+    try:
+        return ClassName(prop)
+    except ValueError:
+        return f"Field{index}"
