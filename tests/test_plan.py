@@ -252,3 +252,105 @@ def test_plan_json_shape_is_the_one_the_readme_documents() -> None:
     section = readme.split("### `purista plan --json`", 1)[1].split("\n## ", 1)[0]
     for key in sorted(WORKER_KEYS | BUDGET_KEYS | set(plan)):
         assert f"`{key}`" in section, f"README does not document `{key}`"
+
+
+def autoscaled(tmp_path: Path, deployment: str) -> Path:
+    spec = tmp_path / "purista.yaml"
+    spec.write_text(
+        "spec_version: 1\n"
+        "project: {name: scaling}\n"
+        "infrastructure: {redis: {max_connections: 15}}\n"
+        "services:\n"
+        "  store:\n"
+        f"    deployment: {deployment}\n"
+        "    commands: {put: {}}\n"
+    )
+    return spec
+
+
+def test_replicas_above_the_autoscale_maximum_are_refused(tmp_path: Path) -> None:
+    """Each apply sets the Deployment to `replicas` before KEDA scales it back: 10, not 2."""
+    spec = autoscaled(
+        tmp_path, "{replicas: 10, concurrency: 1, autoscale: {min_replicas: 1, max_replicas: 2}}"
+    )
+    message = (
+        f"{spec}:6:28: services.store.deployment.replicas: `replicas` 10 is above "
+        "`autoscale.max_replicas` 2: each `kubectl apply` starts 10 instances before KEDA scales "
+        "them back, more connections than the plan counts; set `replicas` between 1 and 2\n"
+    )
+    for command in ("validate", "plan"):
+        result = purista(command, "--spec", str(spec))
+        assert (result.returncode, result.stderr) == (2, message), command
+
+
+@pytest.mark.parametrize(
+    ("deployment", "where", "message"),
+    [
+        (
+            "{replicas: 1, autoscale: {min_replicas: 2, max_replicas: 4}}",
+            "6:28: services.store.deployment.replicas",
+            "`replicas` 1 is below `autoscale.min_replicas` 2, which KEDA keeps running at "
+            "least; set `replicas` between 2 and 4",
+        ),
+        (
+            "{autoscale: {min_replicas: 2, max_replicas: 4}}",
+            "6:18: services.store.deployment.autoscale",
+            "`replicas` (not set, so 1) is below `autoscale.min_replicas` 2; set `replicas` "
+            "between 2 and 4",
+        ),
+    ],
+)
+def test_replicas_below_the_autoscale_minimum_are_refused(
+    tmp_path: Path, deployment: str, where: str, message: str
+) -> None:
+    spec = autoscaled(tmp_path, deployment)
+    result = purista("validate", "--spec", str(spec))
+    assert (result.returncode, result.stderr) == (2, f"{spec}:{where}: {message}\n")
+
+
+@pytest.mark.parametrize("replicas", [0, 1, 2])
+def test_replicas_inside_the_autoscale_bounds_are_planned_at_the_maximum(
+    tmp_path: Path, replicas: int
+) -> None:
+    spec = autoscaled(
+        tmp_path,
+        f"{{replicas: {replicas}, concurrency: 1, pool: threads, "
+        "autoscale: {min_replicas: 0, max_replicas: 2}}",
+    )
+    code, plan, _ = plan_json(spec)
+    row = plan["workers"][0]
+    assert (row["replicas"], row["max_replicas"]) == (replicas, 2)
+    assert plan["redis"]["used_at_max"] == 2 * (4 + 4 * 1)
+    assert code == 1  # 16 connections at 2 replicas, over the 15 allowed
+
+
+def test_an_image_with_a_tag_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    """The manifests add `tag`: `shop:v2` would become `shop:v2:0.1.0`."""
+    spec = tmp_path / "purista.yaml"
+    spec.write_text(
+        "spec_version: 1\n"
+        "project: {name: shop}\n"
+        "infrastructure:\n"
+        "  kubernetes: {image: 'ghcr.io/acme/shop:v2'}\n"
+        "services: {user: {commands: {signUp: {}}}}\n"
+    )
+    result = purista("validate", "--spec", str(spec))
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"{spec}:4:23: infrastructure.kubernetes.image: `image` is the repository without a "
+        "tag: the manifests add `tag` (now `0.1.0`), which would make "
+        "`ghcr.io/acme/shop:v2:0.1.0`; write `image: ghcr.io/acme/shop` and `tag: v2`\n",
+    )
+
+
+def test_an_image_on_a_registry_with_a_port_is_no_tag(tmp_path: Path) -> None:
+    spec = tmp_path / "purista.yaml"
+    spec.write_text(
+        "spec_version: 1\n"
+        "project: {name: shop}\n"
+        "infrastructure:\n"
+        "  kubernetes: {image: 'localhost:5000/acme/shop', tag: v2}\n"
+        "services: {user: {commands: {signUp: {}}}}\n"
+    )
+    result = purista("validate", "--spec", str(spec))
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr

@@ -82,6 +82,7 @@ def validate_spec(loaded: LoadedSpec, refs: set[Path] | None = None) -> Spec:
     errors.extend(_check_references(spec, pos))
     errors.extend(_check_invoke_graph(spec, pos))
     errors.extend(_check_names(spec, pos))
+    errors.extend(_check_deployment(spec, pos))
     if errors:
         raise SpecErrors(errors)
     return spec
@@ -617,6 +618,45 @@ def _check_names(spec: Spec, pos: Positions) -> Iterator[SpecError]:
             for name in names
         ]
         yield from _collisions(pos, iter(handlers), f"handlers of service `{sname}`")
+
+
+def _check_deployment(spec: Spec, pos: Positions) -> Iterator[SpecError]:
+    """An image without a tag of its own, and replicas inside their autoscale bounds."""
+    kube = spec.infrastructure.kubernetes
+    if kube.image is not None and ":" in kube.image.rsplit("/", 1)[-1]:
+        repository, tag = kube.image.rsplit(":", 1)
+        yield pos.error(
+            ("infrastructure", "kubernetes", "image"),
+            f"`image` is the repository without a tag: the manifests add `tag` (now "
+            f"`{kube.tag}`), which would make `{kube.image}:{kube.tag}`; write "
+            f"`image: {repository}` and `tag: {tag}`",
+        )
+    for sname, svc in spec.services.items():
+        dep = svc.deployment
+        scale = dep.autoscale
+        if scale is None or scale.min_replicas <= dep.replicas <= scale.max_replicas:
+            continue
+        bounds = f"set `replicas` between {scale.min_replicas} and {scale.max_replicas}"
+        base: Path_ = ("services", sname, "deployment")
+        if "replicas" not in dep.model_fields_set:
+            message = (
+                f"`replicas` (not set, so {dep.replicas}) is below `autoscale.min_replicas` "
+                f"{scale.min_replicas}; {bounds}"
+            )
+            yield pos.error((*base, "autoscale"), message, at_key=True)
+        elif dep.replicas > scale.max_replicas:
+            message = (
+                f"`replicas` {dep.replicas} is above `autoscale.max_replicas` "
+                f"{scale.max_replicas}: each `kubectl apply` starts {dep.replicas} instances "
+                f"before KEDA scales them back, more connections than the plan counts; {bounds}"
+            )
+            yield pos.error((*base, "replicas"), message)
+        else:
+            message = (
+                f"`replicas` {dep.replicas} is below `autoscale.min_replicas` "
+                f"{scale.min_replicas}, which KEDA keeps running at least; {bounds}"
+            )
+            yield pos.error((*base, "replicas"), message)
 
 
 def _collisions(pos: Positions, paths: Iterator[Path_], what: str) -> Iterator[SpecError]:
