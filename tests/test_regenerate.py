@@ -146,9 +146,13 @@ def test_a_project_rename_explains_where_everything_went(hello: Path) -> None:
     assert 'name = "hola"' in (hello / "pyproject.toml").read_text()
 
 
-def test_a_deleted_handler_whose_command_is_still_there_comes_back_as_a_stub(hello: Path) -> None:
+def test_a_deleted_handler_whose_command_is_still_there_stays_deleted_until_force(
+    hello: Path,
+) -> None:
     (hello / GREET).unlink()
-    assert f"created {GREET}" in ok("generate", cwd=hello).stdout
+    assert f"kept deleted: {GREET}" in ok("generate", cwd=hello).stdout
+    assert not (hello / GREET).exists()
+    assert f"created {GREET}" in ok("generate", "--force", cwd=hello).stdout
     assert "def handle(" in (hello / GREET).read_text()
 
 
@@ -419,8 +423,10 @@ def test_add_that_makes_the_spec_invalid_says_where_and_changes_nothing(hello: P
     result = run("add", "command", "greeter", "wave", "--can-invoke", "nobody.v1.x", cwd=hello)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"{hello / 'purista.yaml'}:26:22: services.greeter.commands.wave.can_invoke[0]: "
-        "no command `nobody.v1.x`; commands are named `<service>.v<N>.<command>`"
+        f"{hello / 'purista.yaml'}:22:1: services.greeter.commands.wave.can_invoke[0]: "
+        "no command `nobody.v1.x`; commands are named `<service>.v<N>.<command>` "
+        "(in `can_invoke: [nobody.v1.x]`, which `purista add` would write after line 22; "
+        "the spec was not changed)"
     ]
     snake = run("add", "command", "greeter", "Greet", cwd=hello)
     assert snake.returncode == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +35,20 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 SpecOption = Annotated[
     Path | None,
-    typer.Option("--spec", help="The spec file [default: ./purista.yaml].", dir_okay=False),
+    typer.Option(
+        "--spec",
+        help="The spec file; its folder is the project's root [default: ./purista.yaml].",
+        dir_okay=False,
+    ),
+]
+NewSpecOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--spec",
+        help="The spec to start from, copied into NAME with the files its `$ref`s read "
+        "[default: a minimal one-command project].",
+        dir_okay=False,
+    ),
 ]
 
 
@@ -51,10 +65,31 @@ def _spec_path(spec: Path | None) -> Path:
     return spec if spec is not None else Path.cwd() / pipeline.SPEC_FILE
 
 
+def _project(spec: Path | None) -> tuple[Path, Path]:
+    """The project's root and its spec: the spec's folder, or the current folder.
+
+    From a folder inside a project (no spec here, one above) the run stops and names
+    the root, rather than build a second project in the subfolder.
+    """
+    if spec is not None:
+        path = Path(os.path.abspath(spec))  # not resolved: a linked spec's project is here
+        return path.parent, path
+    here = Path.cwd()
+    path = here / pipeline.SPEC_FILE
+    if not path.exists() and not path.is_symlink():
+        for folder in here.parents:
+            if (folder / pipeline.SPEC_FILE).is_file():
+                raise UsageError(
+                    f"no {pipeline.SPEC_FILE} here; the project root is {folder}: run purista "
+                    f"there, or give --spec {folder / pipeline.SPEC_FILE}"
+                )
+    return here, path
+
+
 @app.command()
 def new(
     name: Annotated[str, typer.Argument(help="The project's folder name.", metavar="NAME")],
-    spec: SpecOption = None,
+    spec: NewSpecOption = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to create NAME.", file_okay=False)
     ] = Path(),
@@ -107,8 +142,9 @@ def generate(
         bool, typer.Option("--force", help="Overwrite hand-edited generated files; rebuild all.")
     ] = False,
 ) -> None:
-    """Bring the project in the current folder up to date with its spec."""
-    report = pipeline.generate_project(Path.cwd(), spec, force=force, dry_run=check or dry_run)
+    """Bring the project up to date with its spec (the project is the spec's folder)."""
+    root, path = _project(spec)
+    report = pipeline.generate_project(root, path, force=force, dry_run=check or dry_run)
     if dry_run:
         sys.stdout.write(report.diff())
     _print_report(report, would=check or dry_run, console=err if dry_run else out)
@@ -124,6 +160,11 @@ def _print_report(report: Report, *, would: bool, console: Console | None = None
 
 def _fail_on(report: Report, *, would: bool) -> None:
     """Exit 1 when the run needs the user: hand edits, or conflicts to resolve."""
+    if report.edited and report.no_manifest:
+        raise CheckFailed(
+            "generated files differ from purista's version and there is no manifest to tell "
+            "an earlier version from a change by hand; check them, then run with --force"
+        )
     if report.edited:
         raise CheckFailed(
             "generated files were changed by hand; move your changes into a handler, "
@@ -343,8 +384,9 @@ def _add(spec: Path | None, what: str, change: Callable[[str], Edited], *names: 
             raise UsageError(
                 f"invalid name {name!r}: start with a letter, use letters, digits, `_` and `-`"
             )
-    report = pipeline.edit_project(Path.cwd(), spec, change)
-    out.print(f"added {what} to {_spec_path(spec).name}", markup=False, highlight=False)
+    root, path = _project(spec)
+    report = pipeline.edit_project(root, path, change)
+    out.print(f"added {what} to {path.name}", markup=False, highlight=False)
     _print_report(report, would=False)
     _fail_on(report, would=False)
 

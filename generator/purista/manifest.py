@@ -3,7 +3,9 @@
 It also records what the project was built from (a hash of the inputs, so a run
 with nothing new can stop early), the project's package, and, for each file that
 is yours, the command, subscription or queue it belongs to, so a file whose part
-of the spec is gone can be named as an orphan with what it was.
+of the spec is gone can be named as an orphan with what it was. A file of yours
+(or a merged file) that you deleted stays listed, marked deleted, so it is not
+created again.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Entry:
     origin: Origin | None = None
     orphan: bool = False
     counterpart: str | None = None  # of an orphan: where its handler lives now
+    deleted: bool = False  # a file of yours (or a merged one) you deleted: not created again
 
     def to_json(self) -> dict[str, Any]:
         """The entry as the manifest stores it."""
@@ -76,6 +79,8 @@ class Entry:
             out["orphan"] = True
         if self.counterpart:
             out["counterpart"] = self.counterpart
+        if self.deleted:
+            out["deleted"] = True
         return out
 
     @classmethod
@@ -104,6 +109,7 @@ class Entry:
             origin,
             bool(data.get("orphan", False)),
             str(counterpart) if counterpart else None,
+            bool(data.get("deleted", False)),
         )
 
 

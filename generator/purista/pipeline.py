@@ -6,6 +6,7 @@ reads the manifest and a few hashes and stops, without loading any of them.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Callable
@@ -15,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from purista._version import __version__
-from purista.errors import PuristaError
+from purista.errors import PuristaError, SpecError, SpecErrors
 from purista.manifest import Origin
 from purista.paths import RUNTIME, data_dir
 from purista.write import (
     Output,
     Report,
     is_current,
+    locked,
     preview,
     put,
     read_manifest,
@@ -93,9 +95,16 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
 def new_project(
     loaded: LoadedSpec, target: Path, example: str | None = None
 ) -> tuple[Build, Report]:
-    """Generate a new project into `target` (with a built-in example's handlers)."""
+    """Generate a new project into `target` (with a built-in example's handlers).
+
+    The files the spec's `$ref`s read are copied beside its copy, in the same layout
+    (they are all inside the spec's folder: `validate` refuses any other), so the new
+    project regenerates on its own.
+    """
     result = build(loaded, example)
-    return result, write_new(target, result.output, __version__)
+    folder = loaded.path.parent.resolve()
+    refs = {name: (folder / name).read_bytes() for name in result.output.refs}
+    return result, write_new(target, result.output, __version__, refs)
 
 
 def generate_project(
@@ -106,17 +115,17 @@ def generate_project(
     When the spec, the files its `$ref`s read and purista are what the project was
     built from, and every generated file is as written, nothing is rebuilt.
     """
-    path = spec_path or root / SPEC_FILE
-    if not force:
-        report = unchanged(root, path)
-        if report is not None:
-            return report
     from purista.load import load_spec  # noqa: PLC0415
 
-    output = build(load_spec(path)).output
+    path = spec_path or root / SPEC_FILE
     if dry_run:
-        return preview(root, output, __version__, force=force)
-    return write_update(root, output, __version__, force=force)
+        return preview(root, build(load_spec(path)).output, __version__, force=force)
+    with locked(root):  # the spec read is the spec written for: no `add` in between
+        if not force:
+            report = unchanged(root, path)
+            if report is not None:
+                return report
+        return write_update(root, build(load_spec(path)).output, __version__, force=force)
 
 
 def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], Edited]) -> Report:
@@ -124,9 +133,15 @@ def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], Edite
 
     The edited spec is validated and the project built before anything is written,
     so a spec the edit would make invalid stays as it was. The edited document is
-    used as it is; only when it has a problem is its text parsed again, to say where.
+    used as it is; only when it has a problem is its text parsed again, to say where,
+    and each place is told on the spec as it is on disk. The project's lock is held
+    from reading the spec to the end of the write, so two `add`s never lose an edit.
     """
-    from purista.errors import SpecErrors  # noqa: PLC0415
+    with locked(root):
+        return _edit_locked(root, spec_path, edit)
+
+
+def _edit_locked(root: Path, spec_path: Path | None, edit: Callable[[str], Edited]) -> Report:
     from purista.load import (  # noqa: PLC0415
         LoadedSpec,
         Positions,
@@ -137,7 +152,8 @@ def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], Edite
     )
 
     path = spec_path or root / SPEC_FILE
-    edited = edit(read_spec(path))
+    original = read_spec(path)
+    edited = edit(original)
     if edited.data is not None:
         loaded = LoadedSpec(path, edited.text, edited.data, Positions(str(path)))
     else:
@@ -146,7 +162,10 @@ def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], Edite
     try:
         output = build(loaded).output
     except SpecErrors as unlocated:
-        check(parse_spec(edited.text, path))  # raises the same problems, located
+        try:
+            check(parse_spec(edited.text, path))  # raises the same problems, located
+        except SpecErrors as located:
+            raise on_disk(located, original, edited.text) from None
         raise unlocated from None
     remember(edited.text, json.loads(fresh))
     if path.resolve() == (root / SPEC_FILE).resolve():
@@ -154,6 +173,34 @@ def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], Edite
     else:  # a spec outside the project: written first, on its own
         put(path, edited.text)
     return write_update(root, output, __version__)
+
+
+def on_disk(errors: SpecErrors, original: str, edited: str) -> SpecErrors:
+    """Problems found in an edited spec, placed on the spec as it is on disk.
+
+    A problem in a line the edit kept points at that line; one in a line the edit
+    would add points at the line it would follow, and quotes the added line.
+    """
+    old = original.splitlines(keepends=True)
+    new = edited.splitlines(keepends=True)
+    blocks = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+    placed = []
+    for error in errors.errors:
+        index = min(max(error.line - 1, 0), max(len(new) - 1, 0))
+        tag, i1, _, j1, _ = next(
+            (b for b in blocks if b[3] <= index < b[4]), ("insert", len(old), 0, index, index)
+        )
+        if tag == "equal":
+            placed.append(replace(error, line=i1 + index - j1 + 1))
+            continue
+        added = new[index].strip() if index < len(new) else ""
+        after = f"after line {i1}" if i1 else "at the top"
+        message = (
+            f"{error.message} (in `{added}`, which `purista add` would write {after}; "
+            "the spec was not changed)"
+        )
+        placed.append(SpecError(error.file, max(i1, 1), 1, error.path, message))
+    return SpecErrors(placed)
 
 
 def inputs_hash(spec_text: str, refs: dict[str, bytes]) -> str:

@@ -4,7 +4,8 @@
 back. Generated files are replaced unless changed by hand; merged files get the
 generator's changes by a three-way merge against the version it last wrote;
 files that are yours are created once and never touched again, and named as
-orphans when their part of the spec is gone.
+orphans when their part of the spec is gone. A file of yours or a merged file
+that you deleted stays deleted (and is reported) until `--force` creates it again.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Report:
     unresolved: list[str] = field(default_factory=list)  # markers of an earlier run still there
     kept: list[str] = field(default_factory=list)  # no longer generated, but changed by you
     edited: list[str] = field(default_factory=list)  # generated files changed by hand
+    deleted: list[str] = field(default_factory=list)  # files you deleted, not created again
+    no_manifest: bool = False  # no manifest: `edited` files may be older generated versions
     orphans: list[Orphan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     before: dict[str, str | None] = field(default_factory=dict)  # of each changed file
@@ -89,7 +92,12 @@ class Report:
         out.extend(f"{conflict} in {path}" for path in self.conflicts)
         out.extend(f"unresolved conflict in {path}; not updated" for path in self.unresolved)
         out.extend(f"kept {path} (no longer generated; changed by you)" for path in self.kept)
-        out.extend(f"edited by hand: {path}" for path in self.edited)
+        label = "differs (no manifest to tell)" if self.no_manifest else "edited by hand"
+        out.extend(f"{label}: {path}" for path in self.edited)
+        out.extend(
+            f"kept deleted: {path} (you deleted it; generate --force creates it again)"
+            for path in self.deleted
+        )
         out.extend(f"orphan: {orphan}" for orphan in self.orphans)
         if not (self.changed or self.failed or self.kept):
             out.append("up to date")
@@ -145,6 +153,7 @@ class Snapshot:
 def reconcile(snapshot: Snapshot, output: Output, version: str, *, force: bool) -> Update:
     """Decide, per file and by its owner, what this run writes, merges, keeps or reports."""
     work = _Work(snapshot, output, force)
+    work.report.no_manifest = not snapshot.old.files and snapshot.pending is None
     for path in sorted(output.files):
         work.place(path)
     known = dict(snapshot.pending.files) if snapshot.pending else {}
@@ -197,6 +206,8 @@ class _Work:
         self.entries[path] = Entry(owner, sha256(text), self.out.origins.get(path))
         if owner == "user":
             created = self.snap.old.files.get(path)
+            if current is None and self.was_deleted(path, "user"):
+                return
             if current is not None and created is not None and created.owner == "user":
                 # the hash of the version it was created with, whatever the stub is today
                 self.entries[path] = Entry(owner, created.sha256, self.out.origins.get(path))
@@ -206,6 +217,17 @@ class _Work:
             self.replace(path, text, current)
         else:
             self.merge(path, text, current)
+
+    def was_deleted(self, path: str, owner: Owner) -> bool:
+        """Whether you deleted a file an earlier run created: it is kept deleted, and said so."""
+        old = self.snap.old.files.get(path)
+        if self.force or path in self.out.rewrite or old is None or old.owner != owner:
+            return False
+        if old.orphan:  # deleted while its part was gone: a new part gets a new file
+            return False
+        self.entries[path] = Entry(owner, old.sha256, self.out.origins.get(path), deleted=True)
+        self.report.deleted.append(path)
+        return True
 
     def replace(self, path: str, text: str, current: str | None) -> None:
         if current == text:
@@ -223,6 +245,8 @@ class _Work:
         """Three-way: the last version written, yours, and the generator's new one."""
         base = self.snap.bases.get(path)
         old = self.snap.old.files.get(path)
+        if current is None and self.was_deleted(path, "merged"):
+            return
         if base is not None and sha256(base) not in self.snap.accepted(path):
             base = None  # a kept copy that matches no manifest cannot be trusted
         if current is not None and has_conflict_markers(current):
