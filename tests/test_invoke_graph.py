@@ -59,3 +59,45 @@ def test_validate_finishes_on_a_wide_invoke_graph(tmp_path: Path, circle: bool) 
         assert "services invoke each other in a circle (s000 -> " in result.stderr
     else:
         assert result.returncode == 0, result.stderr
+
+
+def test_a_job_queue_may_invoke_its_own_service(tmp_path: Path) -> None:
+    """A queue runs in a worker of its own that nothing waits on: no deadlock, no circle."""
+    path = tmp_path / "purista.yaml"
+    path.write_text(
+        "spec_version: 1\n"
+        "project: {name: shop}\n"
+        "services:\n"
+        "  user:\n"
+        "    commands:\n"
+        "      getUser: {can_invoke: [mail.v1.send]}\n"
+        "    queues:\n"
+        "      rebuild: {can_invoke: [user.v1.getUser, mail.v1.send]}\n"
+        "  mail:\n"
+        "    commands:\n"
+        "      send: {}\n"
+        "    queues:\n"
+        "      retry: {can_invoke: [user.v1.getUser]}\n"  # user -> mail, and mail's jobs -> user
+    )
+    result = purista("validate", "--spec", str(path))
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+
+
+@pytest.mark.parametrize("group", ["commands", "subscriptions"])
+def test_a_command_or_subscription_may_not_invoke_its_own_service(
+    tmp_path: Path, group: str
+) -> None:
+    handler = (
+        "    commands:\n      getUser: {}\n      signUp: {can_invoke: [user.v1.getUser]}\n"
+        if group == "commands"
+        else "    commands:\n      getUser: {}\n"
+        "    subscriptions:\n      audit: {event: done, can_invoke: [user.v1.getUser]}\n"
+    )
+    path = tmp_path / "purista.yaml"
+    path.write_text(
+        "spec_version: 1\nproject: {name: shop}\nevents: {done: {}}\nservices:\n  user:\n" + handler
+    )
+    result = purista("validate", "--spec", str(path))
+    assert result.returncode == 2
+    assert f"services.user.{group}." in result.stderr
+    assert "`user.v1.getUser` is a command of the same service" in result.stderr

@@ -452,14 +452,15 @@ def _check_invoke_graph(spec: Spec, pos: Positions) -> Iterator[SpecError]:
     """Waiting on an invoke is allowed only across services, and never in a circle.
 
     A worker slot that waits for a command of its own service, or of a service
-    that waits back, can exhaust the pool and deadlock it.
+    that waits back, can exhaust the pool and deadlock it. A job queue runs in a
+    worker of its own that nothing waits on (enqueueing does not wait), so its
+    jobs may invoke any command, their own service's included.
     """
     calls: dict[str, set[str]] = {name: set() for name in spec.services}
     for sname, svc in spec.services.items():
         groups = (
             ("commands", svc.commands),
             ("subscriptions", svc.subscriptions),
-            ("queues", svc.queues),
         )
         for group, handlers in groups:
             for hname, handler in handlers.items():
