@@ -1,7 +1,8 @@
 """Golden trees: what each example spec renders is committed under tests/golden/.
 
 The runtime modules every project gets unchanged are not stored there: each copy
-is checked against its source in `generator/purista/runtime/` instead. Nor are the
+is checked against its source in `generator/purista/runtime/` instead, and the copy
+of the spec's JSON Schema (`.purista/purista.schema.json`) against `purista schema`. Nor are the
 kept bases of merged files (`.purista/base/`), which a new project holds equal to
 the files themselves; and the manifest is stored with the hashes of purista's own
 files (the runtime's, and the input hash that covers every template) left out.
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 from purista.manifest import BASE_DIR, BASE_SUFFIX, MANIFEST
 from purista.paths import RUNTIME, runtime_modules
+from purista.spec.schema import SCHEMA_FILE, json_schema_text
 from support import EXAMPLES, REFRESH, ROOT, Golden, purista, tree
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -47,6 +49,8 @@ def rendered(files: dict[str, bytes]) -> dict[str, bytes]:
     for path, content in files.items():
         if path in runtime:
             assert content == (RUNTIME / runtime[path]).read_bytes(), f"{path} is not its source"
+        elif path == SCHEMA_FILE:
+            assert content.decode() == json_schema_text(), f"{path} is not `purista schema`"
         elif path.startswith(BASE_DIR + "/"):
             merged = path.removeprefix(BASE_DIR + "/").removesuffix(BASE_SUFFIX)
             assert content == files[merged], f"{path} differs from {merged} in a new project"
@@ -56,6 +60,9 @@ def rendered(files: dict[str, bytes]) -> dict[str, bytes]:
         if path in runtime:
             assert entry["sha256"] == hashlib.sha256(files[path]).hexdigest()
             entry["sha256"] = "(the runtime module's hash)"
+        elif path == SCHEMA_FILE:
+            assert entry["sha256"] == hashlib.sha256(files[path]).hexdigest()
+            entry["sha256"] = "(the hash of `purista schema`)"
     manifest["inputs"]["sha256"] = "(the hash of the spec and of purista's templates)"
     out[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
     return out

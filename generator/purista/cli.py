@@ -541,9 +541,9 @@ def schema() -> None:
 
 def spec_json_schema() -> str:
     """The spec format's JSON Schema, as `schemas/purista.schema.json` holds it."""
-    from purista.spec.models import Spec  # noqa: PLC0415
+    from purista.spec.schema import json_schema_text  # noqa: PLC0415
 
-    return json.dumps(Spec.model_json_schema(), indent=2) + "\n"
+    return json_schema_text()
 
 
 @app.command()

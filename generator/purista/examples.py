@@ -9,6 +9,7 @@ from ruamel.yaml import YAML
 
 from purista.paths import data_dir
 from purista.spec.names import KubeName
+from purista.spec.schema import MODELINE
 
 EXAMPLES = {"minimal": "minimal.yaml", "shop": "shop.yaml"}
 
@@ -19,7 +20,10 @@ def example_path(name: str) -> Path:
 
 
 def example_text(name: str, project_name: str) -> str:
-    """A built-in example spec renamed to `project_name`, comments and layout kept."""
+    """A built-in example spec renamed to `project_name`, comments and layout kept.
+
+    It starts with the comment that gives editors the project's copy of the schema.
+    """
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
@@ -29,4 +33,4 @@ def example_text(name: str, project_name: str) -> str:
         doc["infrastructure"]["kubernetes"]["namespace"] = str(KubeName(project_name))
     out = io.StringIO()
     yaml.dump(doc, out)
-    return out.getvalue()
+    return MODELINE + out.getvalue()

@@ -73,6 +73,7 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
     from purista.models import models  # noqa: PLC0415
     from purista.plan import build_plan  # noqa: PLC0415
     from purista.render import copy_runtime, render, render_example  # noqa: PLC0415
+    from purista.spec.schema import SCHEMA_FILE, json_schema_text  # noqa: PLC0415
     from purista.validate import validate_spec  # noqa: PLC0415
 
     refs: set[Path] = set()
@@ -83,8 +84,9 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
     if example is not None:
         files |= render_example(plan, example)
     files[SPEC_FILE] = loaded.text
+    files[SCHEMA_FILE] = json_schema_text()  # what the spec's editor comment points at
     files = format_files(files, verbatim=frozenset(runtime))
-    owners = {f.path: f.owner for f in plan.files} | {SPEC_FILE: "user"}
+    owners = {f.path: f.owner for f in plan.files} | {SPEC_FILE: "user", SCHEMA_FILE: "generated"}
     folder = loaded.path.parent.resolve()
     names = tuple(sorted(ref.relative_to(folder).as_posix() for ref in refs))
     inputs = inputs_hash(loaded.text, {name: (folder / name).read_bytes() for name in names})
