@@ -221,7 +221,8 @@ class Queue(_Handler):
     backoff: Backoff = Backoff()
     """The wait between attempts."""
     lease: Annotated[float, Field(gt=0)] = 300
-    """Seconds a worker holds a job without renewing it before another worker may take it."""
+    """Seconds before a job whose worker stopped renewing it (it renews every third of
+    this while it lives) is run again by another worker."""
     concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
     """Jobs one instance of the queue's worker runs at once (threads)."""
     schedule_batch_size: Annotated[int, Field(ge=1)] = 50
