@@ -125,3 +125,18 @@ def test_a_lost_schema_copy_is_written_again(tmp_path: Path) -> None:
     result = purista("generate", cwd=project)
     assert result.returncode == 0, result.stderr
     assert (project / SCHEMA_FILE).read_text(encoding="utf-8") == json_schema_text()
+
+
+def test_the_reference_command_writes_the_page(tmp_path: Path) -> None:
+    out = tmp_path / "spec.md"
+    command = [sys.executable, "-m", "purista.reference"]
+    result = subprocess.run([*command, str(out)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert out.read_text(encoding="utf-8") == reference.markdown()
+    missing = tmp_path / "missing" / "spec.md"
+    bad = subprocess.run([*command, str(missing)], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith(f"{missing}: cannot write the reference: ")
+    assert "Traceback" not in bad.stderr
+    extra = subprocess.run([*command, "a", "b"], capture_output=True, text=True, check=False)
+    assert (extra.returncode, extra.stderr) == (2, "usage: python -m purista.reference [FILE]\n")

@@ -248,13 +248,20 @@ def _cell(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the reference, or write it to the file given."""
+    """Print the reference, or write it to the one file given; 2 for bad arguments."""
     args = sys.argv[1:] if argv is None else argv
+    if len(args) > 1 or any(arg.startswith("-") for arg in args):
+        print(f"usage: {REGENERATE.replace(DOCS_FILE, '[FILE]')}", file=sys.stderr)
+        return 2
     text = markdown()
     if not args:
         sys.stdout.write(text)
         return 0
-    Path(args[0]).write_text(text, encoding="utf-8")
+    try:
+        Path(args[0]).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"{args[0]}: cannot write the reference: {exc.strerror}", file=sys.stderr)
+        return 2
     return 0
 
 
