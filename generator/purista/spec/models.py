@@ -144,7 +144,8 @@ class Deployment(_Model):
     """How a service runs: instances, parallel jobs per instance, pool kind."""
 
     replicas: Annotated[int, Field(ge=0)] = 1
-    """Instances of the service's worker (without `autoscale`)."""
+    """Instances of the service's worker; with `autoscale`, where each apply starts, within
+    its bounds."""
     concurrency: Annotated[int, Field(ge=1, le=1000)] = 4
     """Messages one instance handles at once: child processes (prefork) or threads."""
     pool: Literal["prefork", "threads"] = "prefork"
