@@ -77,7 +77,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Project:
 def plan() -> dict[str, dict[str, object]]:
     result = purista("plan", "--spec", str(SCALED), "--json")
     assert result.returncode == 0, result.stderr
-    return {s["name"]: s for s in json.loads(result.stdout)["services"]}
+    return {s["name"]: s for s in json.loads(result.stdout)["workers"]}
 
 
 def connections(project: Project, application_name: str) -> int:
