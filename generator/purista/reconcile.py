@@ -258,7 +258,10 @@ class _Work:
             self.bases[path] = theirs
         if current == theirs:
             return
-        if current is None or (base is None and sha256(current) in self.snap.accepted(path)):
+        written = current is not None and (
+            sha256(current) in self.snap.accepted(path) or current == self.snap.bases.get(path)
+        )  # a version purista wrote: listed in a manifest, or its kept copy (no manifest)
+        if current is None or (base is None and written):
             self.change(path, theirs)
             return
         if base is None:  # nothing to tell the two sides' changes apart: keep what both share
