@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,185 @@ def test_every_class_is_named_after_its_owner_and_stays_so(tmp_path: Path) -> No
     assert regenerated.returncode == 0, regenerated.stderr
     second = classes(project)
     assert {n: c for n, c in first.items() if n.startswith("A")} == second
+
+
+# ------------------------------------------------------------- `$ref`s
+
+
+def test_fragments_anchors_and_a_ref_file_with_its_own_defs_resolve(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path,
+        """\
+        put:
+          payload:
+            type: object
+            properties:
+              address: {$ref: "common.yaml#/$defs/Address"}
+              item: {$ref: "shapes/item.yaml"}
+              pos: {$ref: "#pos"}
+            $defs:
+              Pos: {$anchor: pos, type: object, properties: {x: {type: number}}}
+        """,
+        **{
+            "common.yaml": """\
+                $defs:
+                  Address:
+                    type: object
+                    properties:
+                      street: {type: string}
+                      zip: {$ref: "#/$defs/Zip"}
+                  Zip: {type: string, pattern: "^[0-9]+$"}
+                """,
+            "shapes__item.yaml": """\
+                type: object
+                properties: {part: {$ref: "#/$defs/Part"}}
+                $defs:
+                  Part: {type: object, properties: {n: {type: integer}}}
+                """,
+        },
+    )
+    made = purista("new", "shop", "--spec", str(spec), "--output", str(tmp_path / "out"))
+    assert made.returncode == 0, made.stderr
+    found = classes(tmp_path / "out" / "shop")
+    payload = found["PutPayload"]
+    assert "address: PutPayloadAddress | None" in payload
+    assert "item: PutPayloadItem | None" in payload
+    assert "pos: PutPayloadPos | None" in payload
+    assert 'zip: Annotated[str | None, Field(pattern="^[0-9]+$")]' in found["PutPayloadAddress"]
+    assert "part: PutPayloadItemPart | None" in found["PutPayloadItem"]
+    assert "n: int | None" in found["PutPayloadItemPart"]
+    assert "x: float | None" in found["PutPayloadPos"]
+    assert not any("Any" in source for source in found.values())
+
+
+def test_references_to_nothing_are_refused_where_they_are_written(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path,
+        """\
+        put:
+          payload:
+            type: object
+            properties:
+              nope: {$ref: "#/$defs/Nope"}
+              pos: {$ref: "#pos"}
+              zip: {$ref: "common.yaml#/$defs/Zip"}
+              own: {$ref: "own.yaml"}
+              empty: {$ref: ""}
+        """,
+        **{
+            "common.yaml": "$defs: {Address: {type: object}}\n",
+            "own.yaml": "type: object\nproperties:\n  gone: {$ref: '#/$defs/Gone'}\n",
+        },
+    )
+    assert refusals(spec) == [
+        "own.yaml:3:16: properties.gone.$ref: `$ref` '#/$defs/Gone': own.yaml has nothing at "
+        "`#/$defs/Gone`",
+        "purista.yaml:10:26: services.box.commands.put.payload.properties.nope.$ref: `$ref` "
+        "'#/$defs/Nope' points at nothing in this schema; define it under the schema's `$defs`",
+        "purista.yaml:11:25: services.box.commands.put.payload.properties.pos.$ref: `$ref` "
+        "'#pos' points at nothing in this schema; define it under the schema's `$defs`",
+        "purista.yaml:12:25: services.box.commands.put.payload.properties.zip.$ref: `$ref` "
+        "'common.yaml#/$defs/Zip': common.yaml has nothing at `#/$defs/Zip`",
+        "purista.yaml:14:27: services.box.commands.put.payload.properties.empty.$ref: `$ref` is "
+        "empty; name a file next to the spec (`common.yaml#/$defs/Address`) or a place in this "
+        "schema (`#/$defs/Address`)",
+    ]
+
+
+def test_a_problem_inside_a_ref_file_is_placed_in_that_file(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path,
+        """\
+        put:
+          payload: {type: object, properties: {size: {$ref: "shapes/size.yaml#/$defs/Size"}}}
+        """,
+        **{
+            "shapes__size.yaml": "$defs:\n  Size:\n    type: object\n    properties:\n"
+            "      cm: {type: nmber}\n"
+        },
+    )
+    assert refusals(spec) == [
+        "shapes/size.yaml:5:18: $defs.Size.properties.cm.type: invalid JSON Schema: 'nmber' is "
+        "not a JSON Schema type (array, boolean, integer, null, number, object, string)"
+    ]
+
+
+def test_a_cycle_of_ref_files_is_named_file_by_file(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path,
+        """\
+        put:
+          payload: {$ref: "a.yaml"}
+        """,
+        **{
+            "a.yaml": "type: object\nproperties:\n  b: {$ref: b.yaml}\n",
+            "b.yaml": "type: object\nproperties:\n  a: {$ref: a.yaml}\n",
+        },
+    )
+    assert refusals(spec) == [
+        "b.yaml:3:13: properties.a.$ref: `$ref` files refer to each other in a cycle: "
+        "a.yaml → b.yaml → a.yaml"
+    ]
+
+
+# ------------------------------------------------------------- aliases and bytes
+
+
+BOMB = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=False)
+)
+
+
+def test_an_alias_bomb_in_a_ref_file_is_refused_at_once(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path,
+        """\
+        put:
+          payload: {$ref: "bomb.yaml"}
+        """,
+        **{"bomb.yaml": "a: &a [x, x, x, x, x, x, x, x, x]\n" + BOMB},
+    )
+    started = time.monotonic()
+    found = refusals(spec)
+    assert time.monotonic() - started < 5
+    assert len(found) == 1
+    assert found[0].startswith("bomb.yaml:")
+    assert "expands through aliases to more than" in found[0]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A minimal project to `add` to."""
+    folder = tmp_path_factory.mktemp("project")
+    made = purista("new", "shop", "--output", str(folder))
+    assert made.returncode == 0, made.stderr
+    return folder / "shop"
+
+
+def test_an_alias_bomb_in_a_payload_file_is_refused_at_once(project: Path) -> None:
+    (project / "bomb.yaml").write_text("a: &a [x, x, x, x, x, x, x, x, x]\n" + BOMB, "utf-8")
+    service = next(iter((project / "src/shop/services").iterdir())).name
+    before = (project / "purista.yaml").read_bytes()
+    started = time.monotonic()
+    result = purista("add", "command", service, "bulk", "--payload-file", "bomb.yaml", cwd=project)
+    assert time.monotonic() - started < 15
+    assert result.returncode == 2
+    assert result.stderr.startswith("bomb.yaml:")
+    assert "expands through aliases to more than" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (project / "purista.yaml").read_bytes() == before
+
+
+def test_a_payload_file_that_is_not_utf8_is_named(project: Path) -> None:
+    (project / "latin1.yaml").write_bytes(b'type: object\ndescription: "caf\xe9"\n')
+    service = next(iter((project / "src/shop/services").iterdir())).name
+    result = purista(
+        "add", "command", service, "cafe", "--payload-file", "latin1.yaml", cwd=project
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "latin1.yaml:2:18: --payload-file is not UTF-8 (byte 0xe9: invalid continuation byte); "
+        "save the file as UTF-8"
+    )
+

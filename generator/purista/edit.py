@@ -23,7 +23,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.tokens import CommentToken
 
 from purista.errors import UsageError
-from purista.load import recall
+from purista.load import decode, parse_document, recall
 
 
 @dataclass(frozen=True)
@@ -103,14 +103,11 @@ def read_schema(option: str, text: str | None, file: Path | None) -> dict[str, A
         raise UsageError(f"give either --{option} or --{option}-file, not both")
     if file is not None:
         try:
-            source = file.read_text(encoding="utf-8")
+            raw = file.read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read --{option}-file {file}: {exc.strerror}") from None
-        try:
-            value = YAML(typ="safe", pure=True).load(source)
-        except YAMLError as exc:
-            problem = " ".join(str(exc).split())
-            raise UsageError(f"--{option}-file {file} is not JSON or YAML: {problem}") from None
+        # Located errors, tags refused and aliases bounded, as in the spec itself.
+        value, _ = parse_document(decode(raw, str(file), f"--{option}-file"), str(file))
     elif text is not None:
         try:
             value = json.loads(text)

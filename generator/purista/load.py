@@ -99,28 +99,40 @@ def read_spec(path: Path) -> str:
         ) from None
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecErrors([SpecError(name, 1, 1, "", f"spec is larger than {MAX_SPEC_BYTES} bytes")])
+    return decode(raw, name, "the spec")
+
+
+def decode(raw: bytes, name: str, what: str) -> str:
+    """UTF-8 bytes as text; anything else is a `SpecErrors` at the first bad byte of `name`."""
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         start = raw.rfind(b"\n", 0, exc.start) + 1
         line = raw.count(b"\n", 0, exc.start) + 1
         column = len(raw[start : exc.start].decode("utf-8", "replace")) + 1
         problem = f"byte 0x{raw[exc.start]:02x}: {exc.reason}"
-        message = f"the spec is not UTF-8 ({problem}); save the file as UTF-8"
+        message = f"{what} is not UTF-8 ({problem}); save the file as UTF-8"
         raise SpecErrors([SpecError(name, line, column, "", message)]) from None
-    return text
 
 
 def parse_spec(text: str, path: Path) -> LoadedSpec:
     """Parse spec text; `path` names it in messages and anchors relative `$ref`s."""
-    document = parse_yaml(text, str(path))
-    positions = Positions(str(path))
-    _refuse_large_expansion(document, str(path))
-    data = _Plain(positions).convert(document, ())
+    data, positions = parse_document(text, str(path))
     if data is None:
         data = {}
     remember(text, data)
     return LoadedSpec(path=path, text=text, data=data, positions=positions)
+
+
+def parse_document(text: str, name: str) -> tuple[Any, Positions]:
+    """YAML or JSON text (a spec, a `$ref` file, a schema file) as plain values and positions.
+
+    The spec's bounds hold: no tags, no duplicate keys, no alias bombs.
+    """
+    document = parse_yaml(text, name)
+    positions = Positions(name)
+    _refuse_large_expansion(document, name)
+    return _Plain(positions).convert(document, ()), positions
 
 
 def remember(text: str, data: Any) -> None:

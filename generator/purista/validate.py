@@ -17,12 +17,11 @@ from typing import Any, get_args, get_origin
 from jsonschema import Draft7Validator, Draft202012Validator
 from jsonschema.validators import validator_for
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from purista import cache
 from purista.errors import SpecError, SpecErrors
 from purista.load import LoadedSpec, Path_, Positions
+from purista.schema_refs import RefInliner
 from purista.spec.models import (
     IMAGE_PATTERN,
     KUBE_LABEL_PATTERN,
@@ -67,13 +66,13 @@ def validate_spec(loaded: LoadedSpec, refs: set[Path] | None = None) -> Spec:
         kind = "list" if isinstance(data, list) else "single value"
         message = f"the spec must be a mapping of keys to values, not a {kind}"
         raise SpecErrors([pos.error((), message)])
-    inliner = _RefInliner(loaded.path.parent, pos, errors, refs if refs is not None else set())
+    inliner = RefInliner(loaded.path.parent, pos, errors, refs if refs is not None else set())
     for path, schema in list(_schemas(data)):
         known = len(errors)
         resolved = inliner.inline(schema, path, loaded.path.parent)
         _set(data, path, resolved)
         if len(errors) == known:  # a `$ref` that failed to load is reported once, not twice
-            errors.extend(_check_schema(resolved, path, pos))
+            errors.extend(_check_schema(resolved, path, inliner.positions))
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
@@ -231,65 +230,6 @@ def _set(data: Any, path: Path_, value: Any) -> None:
     for part in path[:-1]:
         data = data[part]
     data[path[-1]] = value
-
-
-class _RefInliner:
-    """Replaces `$ref`s to files next to the spec by the files' contents."""
-
-    MAX_DEPTH = 20
-
-    def __init__(
-        self, base: Path, pos: Positions, errors: list[SpecError], read: set[Path]
-    ) -> None:
-        self.root = base.resolve()
-        self.pos = pos
-        self.errors = errors
-        self.read = read
-
-    def inline(self, schema: Any, path: Path_, base: Path, depth: int = 0) -> Any:
-        if isinstance(schema, list):
-            return [self.inline(item, (*path, i), base, depth) for i, item in enumerate(schema)]
-        if not isinstance(schema, dict):
-            return schema
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and not ref.startswith("#"):
-            loaded = self._load(ref, (*path, "$ref"), base, depth)
-            if loaded is None:
-                return schema
-            target, document = loaded
-            inlined = self.inline(document, path, target.parent, depth + 1)
-            if isinstance(inlined, dict):
-                return {**inlined, **{k: v for k, v in schema.items() if k != "$ref"}}
-            self._fail((*path, "$ref"), f"`$ref` file {ref!r} does not hold a schema object")
-            return schema
-        return {k: self.inline(v, (*path, k), base, depth) for k, v in schema.items()}
-
-    def _load(self, ref: str, path: Path_, base: Path, depth: int) -> tuple[Path, Any] | None:
-        target = (base / ref.split("#", 1)[0]).resolve()
-        if "://" in ref or ref.startswith("/"):
-            problem = f"`$ref` must name a file next to the spec, not {ref!r}"
-        elif not target.is_relative_to(self.root):
-            problem = f"`$ref` {ref!r} points outside the spec's folder"
-        elif depth >= self.MAX_DEPTH:
-            problem = f"`$ref`s nest more than {self.MAX_DEPTH} files deep"
-        else:
-            try:
-                document = YAML(typ="safe").load(target.read_text(encoding="utf-8"))
-                self.read.add(target)
-                return target, document
-            except FileNotFoundError:
-                problem = f"`$ref` file {ref!r} does not exist (paths are relative to the spec)"
-            except OSError as exc:
-                problem = f"cannot read `$ref` file {ref!r}: {exc.strerror}"
-            except UnicodeDecodeError as exc:
-                problem = f"`$ref` file {ref!r} is not UTF-8 ({exc.reason})"
-            except YAMLError as exc:
-                problem = f"`$ref` file {ref!r} is not valid JSON or YAML: {exc}"
-        self._fail(path, problem)
-        return None
-
-    def _fail(self, path: Path_, message: str) -> None:
-        self.errors.append(self.pos.error(path, message))
 
 
 def _check_schema(schema: Any, path: Path_, pos: Positions) -> Iterator[SpecError]:
