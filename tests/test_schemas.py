@@ -330,3 +330,71 @@ def test_a_payload_file_that_is_not_utf8_is_named(project: Path) -> None:
         "save the file as UTF-8"
     )
 
+
+# ------------------------------------------------------------- success events
+
+
+EVENTS = """\
+events:
+  placed:
+    payload:
+      type: object
+      additionalProperties: false
+      required: [id, total, status]
+      properties:
+        id: {type: string}
+        total: {type: number}
+        status: {type: string, enum: [new, paid]}
+        note: {type: string}
+        lines: {type: array, items: {required: [sku], properties: {sku: {type: string}}}}
+"""
+
+
+def with_events(folder: Path, output: str) -> Path:
+    spec = write(
+        folder, f"place:\n  success_event: placed\n  output:\n{textwrap.indent(output, '    ')}"
+    )
+    spec.write_text(spec.read_text(encoding="utf-8") + EVENTS, encoding="utf-8")
+    return spec
+
+
+def test_an_output_the_event_accepts_passes(tmp_path: Path) -> None:
+    spec = with_events(
+        tmp_path,
+        """\
+        type: object
+        additionalProperties: false
+        required: [id, total]
+        properties:
+          id: {type: string}
+          total: {type: integer}
+          status: {type: string, enum: [new], default: new}
+          lines: {type: array, items: {required: [sku], properties: {sku: {type: string}}}}
+        """,
+    )
+    assert validate_spec(load_spec(spec)).events["placed"]
+
+
+def test_an_output_the_event_may_refuse_is_refused(tmp_path: Path) -> None:
+    spec = with_events(
+        tmp_path,
+        """\
+        type: object
+        required: [id, total, status]
+        properties:
+          id: {type: [string, "null"]}
+          total: {type: string}
+          status: {type: string}
+          extra: {type: string}
+          lines: {type: array, items: {type: object, properties: {sku: {type: integer}}}}
+        """,
+    )
+    where = "purista.yaml:7:24: services.box.commands.place.success_event: the command's output "
+    assert refusals(spec) == [
+        where + "does not require `lines[].sku`, which the event requires",
+        where + "may send `extra`, which the event does not allow (`additionalProperties: false`)",
+        where + "may send `id` as null; the event accepts string",
+        where + "may send `lines[].sku` as integer; the event accepts string",
+        where + "may send `status` with a value the event's `enum` refuses",
+        where + "may send `total` as string; the event accepts integer or number",
+    ]

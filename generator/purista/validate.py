@@ -497,12 +497,121 @@ def _unresolved(what: str, target: str, known: set[str]) -> str:
 def _check_success_event(
     output: dict[str, Any], event: dict[str, Any], path: Path_, pos: Positions
 ) -> Iterator[SpecError]:
-    """The output is published as the event, so it must always carry what the event requires."""
-    missing = sorted(set(event.get("required", [])) - set(output.get("required", [])))
+    """The output is published as the event, so the event's schema must accept every output."""
+    for message in _accepts(_Schema(output, output), _Schema(event, event), ""):
+        yield pos.error(path, message)
+
+
+class _Schema:
+    """A (sub)schema with the root its `#` references resolve in."""
+
+    def __init__(self, node: Any, root: Any, depth: int = 0) -> None:
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and depth < 50:
+            target = _pointer(root, node["$ref"])
+            if target is None:
+                break
+            node, depth = target, depth + 1
+        self.node: dict[str, Any] = node if isinstance(node, dict) else {}
+        self.root = root
+        self.depth = depth
+
+    def child(self, node: Any) -> _Schema:
+        return _Schema(node, self.root, self.depth + 1)
+
+    def types(self) -> set[str] | None:
+        """The JSON types the schema allows, or None when it does not say plainly."""
+        if any(k in self.node for k in ("$ref", "allOf", "anyOf", "oneOf")):
+            return None
+        kind = self.node.get("type")
+        if kind is None:
+            return {"object"} if "properties" in self.node else None
+        kinds = set(kind) if isinstance(kind, list) else {kind}
+        return kinds | ({"integer"} if "number" in kinds else set())
+
+    def always_sent(self) -> set[str]:
+        """The properties every instance carries: required ones and those with a default."""
+        props = self.node.get("properties", {})
+        with_default = {
+            name
+            for name, sub in props.items()
+            if isinstance(sub, dict) and sub.get("default") is not None
+        }
+        return set(self.node.get("required", [])) | with_default
+
+
+def _pointer(root: Any, ref: str) -> Any:
+    if not ref.startswith("#"):
+        return None
+    node = root
+    for escaped in [p for p in ref[1:].split("/") if p]:
+        part = escaped.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _accepts(output: _Schema, event: _Schema, where: str) -> Iterator[str]:
+    """Why `event` may refuse a value that `output` allows at `where` (`""`: the whole object)."""
+    if output.depth > 40:
+        return
+    shown = f"`{where}`" if where else "the output"
+    out_types, event_types = output.types(), event.types()
+    if event_types is not None and where:
+        if out_types is None:
+            allowed = " or ".join(sorted(event_types))
+            yield f"the command's output may send {shown} of any type; the event accepts {allowed}"
+            return
+        extra = sorted(out_types - event_types)
+        if extra:
+            allowed = " or ".join(sorted(event_types))
+            yield (
+                f"the command's output may send {shown} as {' or '.join(extra)}; "
+                f"the event accepts {allowed}"
+            )
+            return
+    if "enum" in event.node or "const" in event.node:
+        accepted = event.node.get("enum", [event.node.get("const")])
+        sent = output.node.get("enum", [output.node["const"]] if "const" in output.node else None)
+        if sent is None or any(value not in accepted for value in sent):
+            yield f"the command's output may send {shown} with a value the event's `enum` refuses"
+    if where == "" or (out_types or set()) & {"object"}:
+        yield from _accepts_object(output, event, where)
+    out_items, event_items = output.node.get("items"), event.node.get("items")
+    if isinstance(event_items, dict) and isinstance(out_items, dict):
+        yield from _accepts(output.child(out_items), event.child(event_items), f"{where}[]")
+
+
+def _accepts_object(output: _Schema, event: _Schema, where: str) -> Iterator[str]:
+    prefix = f"{where}." if where else ""
+    missing = sorted(event.always_sent() - output.always_sent())
     if missing:
-        names = ", ".join(f"`{m}`" for m in missing)
-        yield pos.error(
-            path, f"the command's output does not require {names}, which the event requires"
+        names = ", ".join(f"`{prefix}{m}`" for m in missing)
+        yield f"the command's output does not require {names}, which the event requires"
+    out_props: dict[str, Any] = output.node.get("properties", {})
+    event_props: dict[str, Any] = event.node.get("properties", {})
+    if event.node.get("additionalProperties") is False:
+        extra = sorted(set(out_props) - set(event_props))
+        if extra:
+            names = ", ".join(f"`{prefix}{m}`" for m in extra)
+            yield (
+                f"the command's output may send {names}, which the event does not allow "
+                "(`additionalProperties: false`)"
+            )
+        if output.node.get("additionalProperties", False) not in (False, None) or (
+            "patternProperties" in output.node
+        ):
+            yield (
+                f"the command's output may send properties beyond its own at "
+                f"{f'`{where}`' if where else 'its top level'}, which the event does not allow "
+                "(`additionalProperties: false`)"
+            )
+    for name in sorted(set(out_props) & set(event_props)):
+        yield from _accepts(
+            output.child(out_props[name]), event.child(event_props[name]), f"{prefix}{name}"
         )
 
 
