@@ -87,7 +87,7 @@ def _project(spec: Path | None) -> tuple[Path, Path]:
 
 
 @app.command()
-def new(
+def new(  # noqa: PLR0917  (typer: one parameter per option)
     name: Annotated[str, typer.Argument(help="The project's folder name.", metavar="NAME")],
     spec: NewSpecOption = None,
     output: Annotated[
@@ -95,6 +95,22 @@ def new(
     ] = Path(),
     example: Annotated[
         bool, typer.Option("--example", help="Start from the built-in shop example.")
+    ] = False,
+    skeleton: Annotated[
+        str | None,
+        typer.Option(
+            "--skeleton",
+            help="A copier template (folder or git URL) of the files your team wants in every "
+            "project, rendered once over it [default: purista's: a CI workflow and pre-commit].",
+            metavar="SRC",
+        ),
+    ] = None,
+    no_skeleton: Annotated[
+        bool, typer.Option("--no-skeleton", help="Add no skeleton files at all.")
+    ] = False,
+    trust: Annotated[
+        bool,
+        typer.Option("--trust", help="Let the skeleton run its tasks and Jinja extensions."),
     ] = False,
 ) -> None:
     """Scaffold a project in OUTPUT/NAME from a spec or a built-in example."""
@@ -114,6 +130,8 @@ def new(
         )
     if spec is not None and example:
         raise UsageError("give either --spec or --example, not both")
+    if skeleton is not None and no_skeleton:
+        raise UsageError("give either --skeleton or --no-skeleton, not both")
     if spec is not None:
         loaded = load_spec(spec)
     else:
@@ -121,7 +139,15 @@ def new(
         loaded = parse_spec(text, Path.cwd() / name / pipeline.SPEC_FILE)
     target = output / name
     ensure_free(target)  # before the work of generating
-    result, report = pipeline.new_project(loaded, target, "shop" if example else None)
+    from purista.skeleton import BUILTIN  # noqa: PLC0415
+
+    result, report = pipeline.new_project(
+        loaded,
+        target,
+        "shop" if example else None,
+        skeleton=None if no_skeleton else skeleton or BUILTIN,
+        trust=trust,
+    )
     package = result.plan.project.package
     out.print(
         f"[green]created[/] {target} ({len(report.created)} files, package [bold]{package}[/])"

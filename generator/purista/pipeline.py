@@ -95,18 +95,32 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
 
 
 def new_project(
-    loaded: LoadedSpec, target: Path, example: str | None = None
+    loaded: LoadedSpec,
+    target: Path,
+    example: str | None = None,
+    *,
+    skeleton: str | None = None,
+    trust: bool = False,
 ) -> tuple[Build, Report]:
     """Generate a new project into `target` (with a built-in example's handlers).
 
     The files the spec's `$ref`s read are copied beside its copy, in the same layout
     (they are all inside the spec's folder: `validate` refuses any other), so the new
-    project regenerates on its own.
+    project regenerates on its own. A `skeleton` (a copier template) adds the files
+    a team wants in every project; it may not write a file purista owns.
     """
     result = build(loaded, example)
     folder = loaded.path.parent.resolve()
-    refs = {name: (folder / name).read_bytes() for name in result.output.refs}
-    return result, write_new(target, result.output, __version__, refs)
+    extra = {name: (folder / name).read_bytes() for name in result.output.refs}
+    executable: set[str] = set()
+    if skeleton is not None:
+        from purista.skeleton import answers_for, render_skeleton  # noqa: PLC0415
+
+        owned = set(result.output.files) | set(extra)
+        files = render_skeleton(skeleton, answers_for(result.plan), owned, trust=trust)
+        extra |= {path: file.content for path, file in files.items()}
+        executable = {path for path, file in files.items() if file.executable}
+    return result, write_new(target, result.output, __version__, extra, executable)
 
 
 def generate_project(

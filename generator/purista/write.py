@@ -26,7 +26,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
 from purista.errors import CheckFailed, UsageError
@@ -57,11 +57,16 @@ __all__ = [
 
 
 def write_new(
-    target: Path, output: Output, version: str, extra: Mapping[str, bytes] | None = None
+    target: Path,
+    output: Output,
+    version: str,
+    extra: Mapping[str, bytes] | None = None,
+    executable: Collection[str] = (),
 ) -> Report:
     """Create a whole project at `target`, which must not exist or be an empty folder.
 
-    `extra` files (the files a spec's `$ref`s read) are copied as they are.
+    `extra` files (the files a spec's `$ref`s read, a team skeleton's) are written as
+    they are, those in `executable` executable; purista does not manage them.
     """
     ensure_free(target)
     empty = Snapshot(Manifest(), None, {}, {})
@@ -84,6 +89,9 @@ def write_new(
             if path not in files:
                 (stage / path).parent.mkdir(parents=True, exist_ok=True)
                 (stage / path).write_bytes(data)
+                if path in executable:
+                    mode = (stage / path).stat().st_mode
+                    (stage / path).chmod(mode | (mode & 0o444) >> 2)  # x wherever r
         if target.exists():
             target.rmdir()
         os.rename(stage, target)
