@@ -38,6 +38,7 @@ from purista.spec.names import (
     hidden_module,
     words,
 )
+from purista.spec.text import check_text
 
 JSON_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 SUPPORTED_DRAFTS = (Draft202012Validator, Draft7Validator)
@@ -73,6 +74,7 @@ def validate_spec(loaded: LoadedSpec, refs: set[Path] | None = None) -> Spec:
         _set(data, path, resolved)
         if len(errors) == known:  # a `$ref` that failed to load is reported once, not twice
             errors.extend(_check_schema(resolved, path, inliner.positions))
+    errors.extend(check_text(data, pos, {path for path, _ in _schemas(data)}))
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
