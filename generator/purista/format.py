@@ -8,6 +8,7 @@ a hash of exactly those: a run that changes one command formats a few files.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import subprocess
@@ -40,11 +41,31 @@ def format_files(files: dict[str, str], verbatim: frozenset[str] = frozenset()) 
     done = {p: cache.get("format", keys[p]) for p in sources}
     todo = [p for p in sources if done[p] is None]
     if todo:
+        _check_syntax(files, todo)
         fresh = _run_ruff(ruff, files, todo, layout.around(todo))
         for path in todo:
             cache.put("format", keys[path], fresh[path])
             done[path] = fresh[path]
     return {p: text if done.get(p) is None else str(done[p]) for p, text in files.items()}
+
+
+def _check_syntax(files: dict[str, str], paths: list[str]) -> None:
+    """Stop with the file and line if purista rendered Python that does not parse.
+
+    ruff, run quietly, says nothing about a file it cannot parse; this says where.
+    """
+    for path in paths:
+        if not path.endswith((".py", ".pyi")):
+            continue
+        try:
+            ast.parse(files[path], filename=path)
+        except (SyntaxError, ValueError) as exc:
+            line = f":{exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+            detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+            raise GenerationError(
+                f"purista generated Python that does not parse, {path}{line}: {detail} "
+                "(a bug in purista: please report it with the spec)"
+            ) from None
 
 
 def _context(ruff: str, files: dict[str, str]) -> str:
@@ -137,5 +158,5 @@ def _ruff_version(ruff: str) -> str:
 def _ruff(command: list[str], cwd: Path) -> None:
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip()
+        detail = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
         raise GenerationError(f"ruff failed on the generated code: {detail[-2000:]}")

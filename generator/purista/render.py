@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from typing import Any
 
 import jinja2
@@ -28,13 +30,60 @@ def _json_to_py(text: str) -> str:
 
 
 def _toml(value: str) -> str:
-    """A TOML basic string."""
-    return json.dumps(value)
+    """A TOML basic string: any text but lone surrogates, escaped where TOML asks."""
+    # JSON's escapes are TOML's too; DEL is a control character only TOML forbids raw.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def _comment(value: str) -> str:
-    """Text made safe for a one-line comment or docstring line."""
-    return " ".join(value.replace('"""', "'''").replace("\\", "/").split())
+def _docstring(value: str, indent: int = 0) -> str:
+    """Text as it stands inside a `\"\"\"` docstring whose value is exactly `value`.
+
+    Lines after the first are indented by `indent` spaces (inspect.cleandoc and
+    `ast.get_docstring` take them off). What a tokenizer or `ruff format` would change
+    is escaped: backslashes, quotes that would close the docstring, tabs, characters
+    that are not printable, spaces that open or end a line, and newlines that open or
+    end the text.
+    """
+    body = value.strip("\n")
+    lead = len(value) - len(value.lstrip("\n"))
+    trail = len(value) - lead - len(body)
+    # ruff format strips the blank lines that open or close a docstring: escaped, they stay.
+    lines = body.split("\n")
+    escaped = [_docstring_line(line, last=i == len(lines) - 1) for i, line in enumerate(lines)]
+    if escaped[0].startswith('"'):  # ruff format would pad it with a space
+        escaped[0] = "\\" + escaped[0]
+    margin = " " * indent
+    text = "\n".join([escaped[0], *(margin + line if line else line for line in escaped[1:])])
+    return "\\n" * lead + text + "\\n" * trail
+
+
+def _docstring_line(line: str, *, last: bool) -> str:
+    """One line of a docstring's text, escaped; `last`: the line the closing quotes follow."""
+    chars = []
+    for i, c in enumerate(line):
+        if c == "\\":
+            chars.append("\\\\")
+        elif c == '"' and (line[i + 1 : i + 2] == '"' or (last and i == len(line) - 1)):
+            chars.append('\\"')  # no two quotes in a row, none just before the closing ones
+        elif c.isprintable():
+            chars.append(c)
+        else:
+            chars.append(c.encode("unicode_escape").decode("ascii"))
+    if chars and chars[0] == " ":
+        chars[0] = "\\x20"
+    if chars and chars[-1] == " ":
+        chars[-1] = "\\x20"
+    return "".join(chars)
+
+
+def _shell(value: str) -> str:
+    """One shell word that a POSIX shell reads back as exactly `value`."""
+    return shlex.quote(value)
+
+
+def _regex(value: str) -> str:
+    """A regular expression matching exactly `value` (for `pytest.raises(match=...)`)."""
+    return re.escape(value)
 
 
 FILTERS = {
@@ -42,7 +91,9 @@ FILTERS = {
     "json": json.dumps,
     "json_to_py": _json_to_py,
     "toml": _toml,
-    "comment": _comment,
+    "docstring": _docstring,
+    "shell": _shell,
+    "regex": _regex,
 }
 
 
@@ -74,6 +125,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
 def render(plan: Plan) -> dict[str, str]:
     """Every template-rendered file of the project, by path."""
     env = environment()
+    confusables = spec_characters(plan)
     out: dict[str, str] = {}
     for file in plan.files:
         if file.template is None:
@@ -93,6 +145,7 @@ def render(plan: Plan) -> dict[str, str]:
                 service=service,
                 handler=handler,
                 worker=worker,
+                confusables=confusables,
             )
         except jinja2.TemplateError as exc:
             raise GenerationError(f"template {file.template} failed: {exc}") from exc
@@ -100,6 +153,34 @@ def render(plan: Plan) -> dict[str, str]:
             text = GENERATED_HEADER + text
         out[file.path] = text
     return out
+
+
+def spec_characters(plan: Plan) -> list[str]:
+    """The characters beyond ASCII of the spec's text: descriptions and schemas.
+
+    They reach docstrings and string literals as written, so the generated project's
+    ruff must not call them ambiguous (`allowed-confusables`).
+    """
+    texts = [plan.project.description]
+    texts += [e.description for e in plan.events]
+    schemas = [e.schema for e in plan.events]
+    for s in plan.services:
+        texts += [s.description, *(h.description for h in s.handlers)]
+        schemas += [schema for _, schema in s.models]
+    for schema in schemas:
+        texts += _strings(json.loads(schema))
+    return sorted({c for text in texts for c in text if not c.isascii()})
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value, *(s for item in value.values() for s in _strings(item))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 def copy_runtime(plan: Plan) -> dict[str, str]:
