@@ -322,7 +322,12 @@ def test_projects_without_commands_generate_pass_ruff_and_regenerate(
     spec.write_text(f"spec_version: 1\nproject: {{name: bare}}\n{SHAPES[shape]}", encoding="utf-8")
     ok("new", "bare", "--spec", str(spec), "--output", str(tmp_path), cwd=tmp_path)
     root = tmp_path / "bare"
-    assert "invoke" in (root / "README.md").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    # The README starts the workers the deployment runs, no Celery worker with nothing to do.
+    planned = purista("plan", "--spec", str(root / "purista.yaml"), "--json")
+    workers = json.loads(planned.stdout)["workers"]
+    started = [line for line in readme.splitlines() if line.startswith("python -m bare worker")]
+    assert started == [f"python -m bare {' '.join(w['command'])} &" for w in workers]
     lint = ruff_check(root)
     assert lint.returncode == 0, lint.stdout
     imported = imports(root, "bare")
