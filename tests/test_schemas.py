@@ -8,13 +8,15 @@ after the payload, output or event it belongs to.
 from __future__ import annotations
 
 import ast
+import json
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from purista.errors import SpecErrors
+from purista.errors import GenerationError, SpecErrors
 from purista.load import load_spec
+from purista.models import _generate
 from purista.validate import validate_spec
 from support import purista
 
@@ -148,6 +150,28 @@ def test_every_class_is_named_after_its_owner_and_stays_so(tmp_path: Path) -> No
     assert regenerated.returncode == 0, regenerated.stderr
     second = classes(project)
     assert {n: c for n, c in first.items() if n.startswith("A")} == second
+
+
+def test_a_nested_class_that_would_take_another_owners_name_stops_generation() -> None:
+    nested = {"type": "object", "properties": {"q": {"type": "string"}}}
+    defs = [
+        ("AOutput", {"type": "object", "$defs": {"XPayload": nested}, "properties": {}}),
+        ("AOutputXPayload", {"type": "object", "properties": {"own": {"type": "integer"}}}),
+    ]
+    for order in (defs, defs[::-1]):
+        with pytest.raises(GenerationError, match=r"would be named `AOutputXPayload`"):
+            _generate([(name, json.dumps(schema)) for name, schema in order])
+
+
+def test_definitions_of_one_owner_that_share_a_class_name_get_distinct_ones() -> None:
+    schema = {
+        "type": "object",
+        "$defs": {"item": {"type": "string"}, "Item": {"type": "integer"}},
+        "properties": {"a": {"$ref": "#/$defs/item"}, "b": {"$ref": "#/$defs/Item"}},
+    }
+    code = _generate([("PutPayload", json.dumps(schema))])
+    assert "a: PutPayloadItem | None" in code
+    assert "b: PutPayloadItemDef | None" in code
 
 
 # ------------------------------------------------------------- `$ref`s

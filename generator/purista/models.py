@@ -61,8 +61,15 @@ def _module(defs: list[tuple[str, str]], doc: str) -> str:
 
 def _generate(defs: list[tuple[str, str]]) -> str:
     scoped: dict[str, Any] = {}
+    owners = {name for name, _ in defs}
     for name, schema in defs:
-        scoped.update(_scope(name, json.loads(schema)))
+        for cls, definition in _scope(name, json.loads(schema)).items():
+            if cls in scoped or (cls != name and cls in owners):
+                raise GenerationError(
+                    f"a class of `{name}` (from its `$defs` or an `allOf`) would be named "
+                    f"`{cls}`, as another payload, output or event is; rename it"
+                )
+            scoped[cls] = definition
     root = {"$defs": scoped}
     text = json.dumps(root)
     settings = json.dumps(_OPTIONS, sort_keys=True, default=str)
@@ -141,7 +148,7 @@ def _hoist_defs(
             except ValueError:
                 def_class = f"{name}Def{i}"
             while def_class in hoisted or def_class == name:
-                def_class += "_"
+                def_class += "Def"
             homes[(*pointer, key, str(def_name))] = def_class
             hoisted[def_class] = definition
             _hoist_defs(definition, (*pointer, key, str(def_name)), def_class, homes, hoisted)
@@ -215,7 +222,7 @@ def _hoist_all_of(schema: Any, name: str, out: dict[str, Any], *, top: bool = Fa
     if top or "allOf" not in inner:
         return inner
     while name in out:
-        name += "_"
+        name += "Part"
     out[name] = {k: v for k, v in inner.items() if k not in _ANNOTATIONS or k == "title"}
     kept = {k: v for k, v in inner.items() if k in _ANNOTATIONS and k != "title"}
     return {"$ref": f"#/$defs/{name}", **kept}
