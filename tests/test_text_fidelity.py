@@ -49,12 +49,19 @@ def quoted(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def endpoint(text: str) -> str:
+    """A URL made of `text`: what a URL may hold (no whitespace, no backtick)."""
+    return "http://collector/" + "".join(c for c in text if not c.isspace() and c != "`")
+
+
 def spec_text(text: str) -> str:
     """A spec with `text` as every description and as a schema's defaults."""
     q = quoted(text)
     return f"""\
 spec_version: 1
 project: {{name: {PACKAGE}, description: {q}}}
+infrastructure:
+  tracing: {{endpoint: {quoted(endpoint(text))}}}
 events:
   happened: {{description: {q}}}
 services:
@@ -163,6 +170,10 @@ def check_project(files: dict[str, str], text: str, root: Path) -> None:
     queue = files[f"{HANDLERS}/queues/crunch.py"]
     assert docstring(queue).startswith(with_text("Job queue crunch") + "\n\n")
     assert docstring(queue, "handle") == (text or "Run a job of queue crunch")
+
+    settings = next(yaml.load_all(files["k8s/base/settings.yaml"]))
+    assert settings["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint(text)
+    assert f"`{endpoint(text)}`" in files["README.md"]
 
     pyproject = tomllib.loads(files["pyproject.toml"])
     assert pyproject["project"]["description"] == text
@@ -406,3 +417,18 @@ def test_python_that_does_not_parse_is_named_with_its_line() -> None:
     files = {"src/txt/a.py": '"""Fine."""\n\nX = """a""""\n'}
     with pytest.raises(GenerationError, match=r"src/txt/a\.py:3: .*a bug in purista"):
         format_files(files)
+
+
+def test_urls_with_whitespace_are_refused(tmp_path: Path) -> None:
+    spec = tmp_path / "purista.yaml"
+    spec.write_text(
+        "spec_version: 1\nproject: {name: txt}\ninfrastructure:\n"
+        '  tracing: {endpoint: "http://collector:4317/ x"}\nservices:\n  svc: {}\n',
+        encoding="utf-8",
+    )
+    result = purista("validate", "--spec", str(spec))
+    assert result.returncode == 2
+    assert (
+        "purista.yaml:4:23: infrastructure.tracing.endpoint: expected a URL without spaces, "
+        "line breaks or backticks (got 'http://collector:4317/ x')"
+    ) in result.stderr

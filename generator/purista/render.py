@@ -29,6 +29,17 @@ def _json_to_py(text: str) -> str:
     return repr(json.loads(text))
 
 
+def _json(value: Any) -> str:
+    """JSON that YAML reads back exactly too (YAML files take `|json` values).
+
+    Characters beyond the BMP stay as they are: YAML loaders do not join JSON's
+    surrogate-pair escapes. Line breaks YAML would fold (U+0085, U+2028, U+2029) and
+    other characters that are not printable are escaped.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    return "".join(c if c.isprintable() or ord(c) > 0xFFFF else f"\\u{ord(c):04x}" for c in text)
+
+
 def _toml(value: str) -> str:
     """A TOML basic string: any text but lone surrogates, escaped where TOML asks."""
     # JSON's escapes are TOML's too; DEL is a control character only TOML forbids raw.
@@ -88,7 +99,7 @@ def _regex(value: str) -> str:
 
 FILTERS = {
     "py": _py,
-    "json": json.dumps,
+    "json": _json,
     "json_to_py": _json_to_py,
     "toml": _toml,
     "docstring": _docstring,

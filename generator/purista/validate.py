@@ -27,6 +27,7 @@ from purista.spec.models import (
     KUBE_LABEL_PATTERN,
     QUANTITY_PATTERN,
     TAG_PATTERN,
+    URL_PATTERN,
     Spec,
 )
 from purista.spec.names import (
@@ -49,6 +50,7 @@ PATTERNS = {
     KUBE_LABEL_PATTERN: "a Kubernetes name of at most 63 lower-case letters, digits and `-`",
     IMAGE_PATTERN: "an image name such as `ghcr.io/acme/shop` (lower case, no tag)",
     TAG_PATTERN: "an image tag such as `1.2.0` (letters, digits, `_`, `.` and `-`)",
+    URL_PATTERN: "a URL without spaces, line breaks or backticks",
 }
 
 

@@ -17,6 +17,8 @@ KUBE_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 IMAGE_PATTERN = r"^[a-z0-9]+([._/:-][a-z0-9]+)*$"
 TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
+URL_PATTERN = r"^[^\s`]+$"
+Url = Annotated[str, StringConstraints(pattern=URL_PATTERN)]
 
 
 def _object_schema() -> dict[str, Any]:
@@ -40,7 +42,7 @@ class Project(_Model):
 class Redis(_Model):
     """The broker, result backend and state store (env `REDIS_URL` overrides `url`)."""
 
-    url: str = "redis://localhost:6379/0"
+    url: Url = "redis://localhost:6379/0"
     """Where the workers find Redis; `REDIS_URL` (or the file in `REDIS_URL_FILE`) overrides it."""
     max_connections: Annotated[int, Field(ge=1)] = 10000
     """The server's client limit: `purista plan` checks every worker at max replicas against it."""
@@ -49,7 +51,7 @@ class Redis(_Model):
 class Database(_Model):
     """A PostgreSQL database shared by the services that set `uses_database`."""
 
-    url: str
+    url: Url
     """The PostgreSQL URL; `DATABASE_URL` (or the file in `DATABASE_URL_FILE`) overrides it."""
     max_connections: Annotated[int, Field(ge=1)] = 100
     """The server's `max_connections`: the budget `purista plan` checks the pools against."""
@@ -69,7 +71,7 @@ class Tracing(_Model):
     exporter: Literal["otlp", "console", "none"] = "otlp"
     """Where spans and metrics go; `otlp` exports only where `OTEL_EXPORTER_OTLP_ENDPOINT` or
     `OTEL_TRACES_EXPORTER=otlp` is set (as in compose and Kubernetes), `console` prints them."""
-    endpoint: str = "http://localhost:4317"
+    endpoint: Url = "http://localhost:4317"
     """The OTLP collector (gRPC unless `OTEL_EXPORTER_OTLP_PROTOCOL` says `http/protobuf`)."""
     sample_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     """The share of new traces recorded; a message follows its caller's decision."""
