@@ -8,12 +8,18 @@ is a conflict and is written between markers, as git does.
 
 from __future__ import annotations
 
+import bisect
+import difflib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 YOURS_MARKER = "<<<<<<< yours\n"
 SEPARATOR = "=======\n"
 THEIRS_MARKER = ">>>>>>> purista\n"
+# Equal-line pairs times lines that difflib's matcher may compare in one region (about a
+# second); a region over it is not matched line by line (see `_matched`).
+MATCHER_BUDGET = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -52,64 +58,76 @@ def has_conflict_markers(text: str) -> bool:
 
 
 def diff(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int]]:
-    """The pairs `(i, j)` with `a[i] == b[j]` of a longest common subsequence (Myers)."""
-    start = 0
-    while start < len(a) and start < len(b) and a[start] == b[start]:
-        start += 1
-    end_a, end_b = len(a), len(b)
-    while end_a > start and end_b > start and a[end_a - 1] == b[end_b - 1]:
-        end_a, end_b = end_a - 1, end_b - 1
-    head = [(i, i) for i in range(start)]
-    middle = _myers(a[start:end_a], b[start:end_b])
-    tail = [(end_a + k, end_b + k) for k in range(len(a) - end_a)]
-    return head + [(i + start, j + start) for i, j in middle] + tail
+    """The pairs `(i, j)` with `a[i] == b[j]` of a common subsequence, in order.
 
-
-def _myers(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int]]:
-    """Myers' O((N+M)D) greedy diff: the matched pairs of a shortest edit script."""
-    n, m = len(a), len(b)
-    if n == 0 or m == 0:
-        return []
-    offset = n + m
-    v = [0] * (2 * offset + 2)
-    trace: list[list[int]] = []
-    for d in range(n + m + 1):
-        trace.append(v.copy())
-        for k in range(-d, d + 1, 2):
-            if k == -d or (k != d and v[offset + k - 1] < v[offset + k + 1]):
-                x = v[offset + k + 1]  # down: an insertion from b
-            else:
-                x = v[offset + k - 1] + 1  # right: a deletion from a
-            y = x - k
-            while x < n and y < m and a[x] == b[y]:
-                x, y = x + 1, y + 1
-            v[offset + k] = x
-            if x >= n and y >= m:
-                return _backtrack(trace, offset, n, m)
-    raise AssertionError("unreachable: a path of length n + m always exists")
-
-
-def _backtrack(trace: list[list[int]], offset: int, n: int, m: int) -> list[tuple[int, int]]:
+    Each region is cut first at the lines it has exactly once on each side, kept in
+    the longest run of them that is in the same order on both (patience diff); a
+    region with none goes to difflib's matcher, junk heuristic off, so a line
+    repeated often (`]`, a blank line) still matches. Time and memory grow with the
+    lines, not with lines times edits; the matcher alone takes quadratic time when
+    every other line changed.
+    """
     pairs: list[tuple[int, int]] = []
-    x, y = n, m
-    for d in range(len(trace) - 1, 0, -1):
-        v = trace[d]
-        k = x - y
-        if k == -d or (k != d and v[offset + k - 1] < v[offset + k + 1]):
-            prev_k = k + 1
-        else:
-            prev_k = k - 1
-        prev_x = v[offset + prev_k]
-        prev_y = prev_x - prev_k
-        while x > prev_x and y > prev_y:
-            x, y = x - 1, y - 1
-            pairs.append((x, y))
-        x, y = prev_x, prev_y
-    while x > 0 and y > 0:
-        x, y = x - 1, y - 1
-        pairs.append((x, y))
-    pairs.reverse()
+    regions = [(0, len(a), 0, len(b))]
+    while regions:
+        alo, ahi, blo, bhi = regions.pop()
+        while alo < ahi and blo < bhi and a[alo] == b[blo]:
+            pairs.append((alo, blo))
+            alo, blo = alo + 1, blo + 1
+        while ahi > alo and bhi > blo and a[ahi - 1] == b[bhi - 1]:
+            ahi, bhi = ahi - 1, bhi - 1
+            pairs.append((ahi, bhi))
+        if alo == ahi or blo == bhi:
+            continue
+        anchors = [(alo + i, blo + j) for i, j in _anchors(a[alo:ahi], b[blo:bhi])]
+        if not anchors:
+            pairs.extend((alo + i, blo + j) for i, j in _matched(a[alo:ahi], b[blo:bhi]))
+            continue
+        pairs.extend(anchors)
+        starts = [(alo, blo), *((i + 1, j + 1) for i, j in anchors)]
+        ends = [*anchors, (ahi, bhi)]
+        regions.extend((i0, i1, j0, j1) for (i0, j0), (i1, j1) in zip(starts, ends, strict=True))
+    pairs.sort()
     return pairs
+
+
+def _matched(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int]]:
+    """The lines difflib matches in a region without anchors, unless that would take long.
+
+    The matcher's work grows with the pairs of equal lines times the blocks it finds:
+    in a region of a few lines repeated many times on both sides (3,000 alternating
+    `}` and blank lines) that is minutes. Such a region is taken as changed whole.
+    """
+    count_b = Counter(b)
+    if sum(count_b[line] for line in a) * min(len(a), len(b)) > MATCHER_BUDGET:
+        return []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return [(i + k, j + k) for i, j, size in matcher.get_matching_blocks() for k in range(size)]
+
+
+def _anchors(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int]]:
+    """The pairs of lines found once in `a` and once in `b`: their longest run in order."""
+    count_a, count_b = Counter(a), Counter(b)
+    where_b = {line: j for j, line in enumerate(b) if count_b[line] == 1 and count_a[line] == 1}
+    candidates = [(i, where_b[line]) for i, line in enumerate(a) if line in where_b]
+    # The longest increasing run of `j` (patience sorting): `tops[k]` ends a run of k + 1.
+    tops: list[int] = []
+    ends: list[int] = []
+    before = [-1] * len(candidates)
+    for n, (_, j) in enumerate(candidates):
+        k = bisect.bisect_left(tops, j)
+        before[n] = ends[k - 1] if k else -1
+        if k == len(tops):
+            tops.append(j)
+            ends.append(n)
+        else:
+            tops[k], ends[k] = j, n
+    run: list[tuple[int, int]] = []
+    n = ends[-1] if ends else -1
+    while n >= 0:
+        run.append(candidates[n])
+        n = before[n]
+    return run[::-1]
 
 
 def _chunks(
