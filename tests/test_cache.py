@@ -71,3 +71,12 @@ def test_cache_info_and_clear_on_the_command_line(tmp_path: Path, folder: Path) 
     assert cleared.returncode == 0, cleared.stderr
     assert cleared.stdout.startswith(f"cleared {folder}: 2 entries")
     assert not folder.exists()
+
+
+def test_purista_started_by_a_test_uses_this_runs_cache(
+    purista_cache: Path, tmp_path: Path
+) -> None:
+    """`support.purista` keeps the environment, so the temporary cache reaches the child."""
+    info = purista("cache", "info", cwd=tmp_path, env={"PYTHONHASHSEED": "0"})
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.startswith(f"{purista_cache}: ")
