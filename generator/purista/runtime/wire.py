@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, RootModel, ValidationError
 
@@ -41,12 +42,15 @@ def _absent(value: Any) -> Any:
     if isinstance(value, RootModel):
         return _absent(value.root)
     if isinstance(value, BaseModel):
-        absent: dict[Any, Any] = {}
-        for name in type(value).model_fields:
-            field = getattr(value, name)
-            if field is None and name not in value.model_fields_set:
-                absent[name] = True
-            elif (inner := _absent(field)) is not None:
+        optional, nested = _shape(type(value))
+        absent: dict[str, Any] = {}
+        if optional:
+            given = value.model_fields_set
+            for name in optional:
+                if name not in given and getattr(value, name) is None:
+                    absent[name] = True
+        for name in nested:
+            if name not in absent and (inner := _absent(getattr(value, name))) is not None:
                 absent[name] = inner
         return absent or None
     if isinstance(value, list | tuple):
@@ -56,6 +60,24 @@ def _absent(value: Any) -> Any:
         entries = {k: inner for k, item in value.items() if (inner := _absent(item)) is not None}
         return entries or None
     return None
+
+
+@functools.cache
+def _shape(model: type[BaseModel]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A model's fields that may be absent (default `None`), and those that may hold models.
+
+    Worked out once per model, so a message pays only for the fields that can matter.
+    """
+    fields = model.model_fields.items()
+    optional = tuple(n for n, f in fields if f.default is None and f.default_factory is None)
+    nested = tuple(n for n, f in fields if _holds_models(f.annotation))
+    return optional, nested
+
+
+def _holds_models(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_models(arg) for arg in get_args(annotation))
 
 
 def to_wire(model: type[M], value: Any, what: str) -> dict[str, Any]:
