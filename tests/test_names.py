@@ -148,6 +148,7 @@ def test_invalid_names(name: str) -> None:
         ("psycopg_pool", "the `psycopg_pool` module, which the generated project's dependencies "
          "install"),
         ("test", "the `test` module"),
+        ("six", "the `six` module"),
         ("json", "the standard library's `json` module"),
         ("Email", "the standard library's `email` module"),
     ],

@@ -20,9 +20,10 @@ _NAME = re.compile(NAME_PATTERN)
 _UNSAFE = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
 
 
-# Folders of the generated project, the generator itself, and CPython's own tests
-# (`test`, left out of `sys.stdlib_module_names`).
-_OTHER_MODULES = frozenset({"purista", "src", "test", "tests"})
+# Folders of the generated project, the generator itself, CPython's own tests (`test`,
+# left out of `sys.stdlib_module_names`), and `six`, which python-dateutil 2.x installs:
+# celery allows it, though today's resolution takes a dateutil without it.
+_OTHER_MODULES = frozenset({"purista", "six", "src", "test", "tests"})
 
 
 def hidden_module(name: str) -> str | None:
