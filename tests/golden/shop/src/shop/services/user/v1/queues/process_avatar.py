@@ -1,4 +1,5 @@
 """Job queue processAvatar: Resize and store an uploaded avatar
+
 A job is tried up to 5 times; an exception schedules the next
 attempt after a backoff, and the last one sends the job to the dead-letter list.
 """
