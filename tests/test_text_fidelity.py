@@ -72,9 +72,10 @@ services:
         description: {q}
         payload:
           type: object
+          description: {q}
           required: [note]
           properties:
-            note: {{type: string, default: {q}}}
+            note: {{type: string, default: {q}, description: {q}}}
             memo: {{type: string, default: {q}}}
     subscriptions:
       onHappened: {{event: happened, description: {q}}}
@@ -128,6 +129,23 @@ def field_default(source: str, cls: str, field: str) -> Any:
     if isinstance(value, ast.Call):  # Field(default, ...) or Field(default=...)
         value = value.args[0] if value.args else next(k.value for k in value.keywords)
     return ast.literal_eval(value)
+
+
+def field_description(source: str, cls: str, field: str) -> Any:
+    """The `Field(description=...)` of a model's field, as its class body writes it."""
+    tree = ast.parse(source)
+    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls).body
+    node = next(
+        n
+        for n in body
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.target.id == field
+    )
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call):
+            for keyword in call.keywords:
+                if keyword.arg == "description":
+                    return ast.literal_eval(keyword.value)
+    return None
 
 
 def check_project(files: dict[str, str], text: str, root: Path) -> None:
@@ -186,6 +204,7 @@ def check_project(files: dict[str, str], text: str, root: Path) -> None:
     assert assigned(test, "EXAMPLE_PAYLOAD") == {"note": text}
     models = files[f"{HANDLERS}/_generated/models.py"]
     assert field_default(models, "GoPayload", "memo") == text
+    assert field_description(models, "GoPayload", "note") == text
 
 
 # Text a spec may hold: anything but control characters (newline and tab excepted) and

@@ -29,7 +29,9 @@ _OPTIONS: dict[str, Any] = {
     "use_standard_collections": True,
     "use_union_operator": True,
     "use_schema_description": True,
-    "use_field_description": True,
+    # A property's description as `Field(description=...)`, a string literal that keeps
+    # every character; as a docstring, trailing spaces broke the project's ruff check.
+    "use_field_description": False,
     "disable_timestamp": True,
     "use_double_quotes": True,
     # Nested models are named after their parent (`PlaceOrderPayloadItem`), so adding
