@@ -9,6 +9,7 @@ from what the models say. Keys, types, defaults and descriptions come from the m
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,10 +187,18 @@ def _limits(prop: dict[str, Any]) -> str:
         "minLength": "at least {} characters",
         "maxLength": "at most {} characters",
         "minProperties": "at least {}",
-        "pattern": "matching `{}`",
     }
     limits = [mark.format(prop[key]) for key, mark in marks.items() if key in prop]
+    if "pattern" in prop:
+        limits.append(f"matching {_code(prop['pattern'])}")
     return (", " + ", ".join(limits)) if limits else ""
+
+
+def _code(text: str) -> str:
+    """`text` as a Markdown code span, whatever backticks it holds."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence, pad = "`" * (longest + 1), " " if longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _default(prop: dict[str, Any], child: _Section | None) -> str:
