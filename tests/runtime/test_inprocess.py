@@ -121,7 +121,9 @@ def test_a_handler_context_sends_through_the_recording_bridge() -> None:
     assert output == {"greeting": "LOUD", "name": "ann"}
     assert bridge.invoked == [("shouter.v1.shout", {"text": "hello ann"})]
     assert bridge.emitted == [("greeted", {"name": "ann"})]
-    assert [(j.queue, j.payload) for j in bridge.enqueued] == [("work", {"task": "ok", "seconds": 0.0})]
+    assert [(j.queue, j.payload) for j in bridge.enqueued] == [
+        ("work", {"task": "ok", "seconds": 0.0})
+    ]
     assert work.CALLS == []
 
 
