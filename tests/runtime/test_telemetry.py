@@ -204,6 +204,22 @@ def test_observe_reports_nothing_when_reading_fails(reader: InMemoryMetricReader
 # ------------------------------------------------------------------------- setup
 
 
+def python(script: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """Run `script` in a Python of its own, with `variables` and no other OTEL_ or PURISTA_."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PURISTA_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, **variables},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_setup_with_the_console_exporter_writes_spans_to_stderr(tmp_path: Path) -> None:
     """`setup` sets global providers once per process, so this runs in a subprocess.
 
@@ -224,18 +240,7 @@ def test_setup_with_the_console_exporter_writes_spans_to_stderr(tmp_path: Path) 
         print("stdout stays clean")
         """
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PURISTA_"))}
-    env["OTEL_TRACES_EXPORTER"] = "console"
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = python(script, tmp_path, OTEL_TRACES_EXPORTER="console")
     assert done.stdout == "stdout stays clean\n"
     assert done.stderr.count('"name": "probe span"') == 1
     assert '"service.name": "rtdouble-greeter"' in done.stderr
@@ -281,19 +286,12 @@ def test_an_unreachable_collector_costs_one_warning_line_per_process(tmp_path: P
             trace.get_tracer_provider().force_flush(timeout_millis=3000)
         """
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PURISTA_"))}
-    env["OTEL_TRACES_EXPORTER"] = "otlp"
-    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = python(
+        script,
+        tmp_path,
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
     )
-    assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
     assert "127.0.0.1:9" in lines[0]
