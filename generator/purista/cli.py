@@ -132,10 +132,13 @@ def new(  # noqa: PLR0917  (typer: one parameter per option)
         raise UsageError("give either --spec or --example, not both")
     if skeleton is not None and no_skeleton:
         raise UsageError("give either --skeleton or --no-skeleton, not both")
+    # Without a spec, a built-in example with working handlers: the shop, or a greeter.
+    builtin: str | None = None
     if spec is not None:
         loaded = load_spec(spec)
     else:
-        text = example_text("shop" if example else "minimal", name)
+        builtin = "shop" if example else "minimal"
+        text = example_text(builtin, name)
         loaded = parse_spec(text, Path.cwd() / name / pipeline.SPEC_FILE)
     target = output / name
     ensure_free(target)  # before the work of generating
@@ -144,7 +147,7 @@ def new(  # noqa: PLR0917  (typer: one parameter per option)
     result, report = pipeline.new_project(
         loaded,
         target,
-        "shop" if example else None,
+        builtin,
         skeleton=None if no_skeleton else skeleton or BUILTIN,
         trust=trust,
     )

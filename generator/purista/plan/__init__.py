@@ -92,9 +92,17 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
         for name, event in sorted(model.events.items())
     )
     deploy = build_deploy(model, project, services)
-    return Plan(
-        project, plan_events, services, deploy, _files(project, services, deploy), spec_text
-    )
+    files = _files(project, services, deploy)
+    return Plan(project, plan_events, services, deploy, files, spec_text, _first(model, services))
+
+
+def _first(model: spec.Spec, services: tuple[Service, ...]) -> Handler | None:
+    """The command the spec lists first, in the order it is written (`services` is sorted)."""
+    for sname, svc in model.services.items():
+        for cname in svc.commands:
+            task = f"{sname}.v{svc.version}.{cname}"
+            return next(c for s in services for c in s.commands if c.task == task)
+    return None
 
 
 class _Links:

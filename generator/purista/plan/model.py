@@ -309,6 +309,9 @@ class Plan:
     deploy: Deploy
     files: tuple[File, ...]
     spec_text: str
+    #: The command the spec lists first (services and commands in the order written):
+    #: the one the README invokes.
+    first_command: Handler | None = None
 
     def service(self, name: str) -> Service:
         """The service called `name`."""
