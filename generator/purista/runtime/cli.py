@@ -303,8 +303,9 @@ def _run_here(task: str, payload: Any, args: argparse.Namespace) -> Any:
     principal, tenant = getattr(args, "principal", None), getattr(args, "tenant", None)
     result = bridge.handle(task, payload, principal_id=principal, tenant_id=tenant)
     for event, _ in bridge.emitted[emitted:]:
-        routes = EVENT_ROUTES.get(event, ())
-        print(f"in-process: {event} delivered to {len(routes)} subscriptions", file=sys.stderr)
+        count = len(EVENT_ROUTES.get(event, ()))
+        subscriptions = "subscription" if count == 1 else "subscriptions"
+        print(f"in-process: {event} delivered to {count} {subscriptions}", file=sys.stderr)
     for job in bridge.enqueued[enqueued:]:
         waited = f" (its delay of {job.delay:g} s not waited for)" if job.delay else ""
         print(f"in-process: job {job.id} of {job.queue} runs now{waited}", file=sys.stderr)
