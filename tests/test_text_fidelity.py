@@ -115,32 +115,29 @@ def assigned(source: str, name: str) -> Any:
     raise AssertionError(f"{name} is not assigned")
 
 
-def field_default(source: str, cls: str, field: str) -> Any:
-    """The default of a model's field, as its class body writes it."""
+def field(source: str, cls: str, name: str) -> ast.AnnAssign:
+    """The line of a model's class body that declares field `name`."""
     tree = ast.parse(source)
     body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls).body
-    node = next(
+    return next(
         n
         for n in body
-        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.target.id == field
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.target.id == name
     )
-    assert node.value is not None
-    value = node.value
+
+
+def field_default(source: str, cls: str, name: str) -> Any:
+    """The default of a model's field, as its class body writes it."""
+    value = field(source, cls, name).value
+    assert value is not None
     if isinstance(value, ast.Call):  # Field(default, ...) or Field(default=...)
         value = value.args[0] if value.args else next(k.value for k in value.keywords)
     return ast.literal_eval(value)
 
 
-def field_description(source: str, cls: str, field: str) -> Any:
+def field_description(source: str, cls: str, name: str) -> Any:
     """The `Field(description=...)` of a model's field, as its class body writes it."""
-    tree = ast.parse(source)
-    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls).body
-    node = next(
-        n
-        for n in body
-        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.target.id == field
-    )
-    for call in ast.walk(node):
+    for call in ast.walk(field(source, cls, name)):
         if isinstance(call, ast.Call):
             for keyword in call.keywords:
                 if keyword.arg == "description":
