@@ -16,6 +16,7 @@ from purista import cache
 from purista.errors import GenerationError
 from purista.plan import Plan
 from purista.render import GENERATED_HEADER
+from purista.spec import pointer
 from purista.spec.names import ClassName
 
 _OPTIONS: dict[str, Any] = {
@@ -174,29 +175,17 @@ def _point(
     ref = schema.get("$ref")
     if not (isinstance(ref, str) and ref.startswith("#")):
         return {k: _point(v, homes, raw, inlining) for k, v in schema.items()}
-    parts = tuple(p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/")[1:])
-    depth = max(n for n in range(len(parts) + 1) if parts[:n] in homes)
-    home = homes[parts[:depth]]
-    target = _walk(raw[home], parts[depth:])
-    if depth < len(parts) and isinstance(target, dict) and ref not in inlining:
+    keys = pointer.parts(ref[1:])
+    depth = max(n for n in range(len(keys) + 1) if keys[:n] in homes)
+    home = homes[keys[:depth]]
+    found = pointer.walk(raw[home], keys[depth:])
+    target = None if found is None else found[0]
+    if depth < len(keys) and isinstance(target, dict) and ref not in inlining:
         siblings = {k: v for k, v in schema.items() if k != "$ref"}
         return _point({**target, **siblings}, homes, raw, inlining | {ref})
     out = {k: _point(v, homes, raw, inlining) for k, v in schema.items()}
-    rest = "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts[depth:])
-    out["$ref"] = f"#/$defs/{home}{rest}"
+    out["$ref"] = f"#/$defs/{home}{pointer.text(keys[depth:])}"
     return out
-
-
-def _walk(schema: Any, parts: tuple[str, ...]) -> Any:
-    """The value at a JSON Pointer's `parts` inside `schema`, or None."""
-    for part in parts:
-        if isinstance(schema, dict):
-            schema = schema.get(part)
-        elif isinstance(schema, list) and part.isdigit() and int(part) < len(schema):
-            schema = schema[int(part)]
-        else:
-            return None
-    return schema
 
 
 # Kept beside a `$ref` to a hoisted schema: they describe the field, not its type.

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from purista.errors import SpecError, SpecErrors
 from purista.load import MAX_SPEC_BYTES, Path_, Positions, decode, parse_document
+from purista.spec import pointer
 
 MAX_DEPTH = 20
 
@@ -206,9 +207,7 @@ class RefInliner:
                 )
                 self.errors.append(self.positions.error((*path, "$ref"), message))
             else:
-                out["$ref"] = "#" + "".join(
-                    "/" + str(p).replace("~", "~0").replace("/", "~1") for p in found[1]
-                )
+                out["$ref"] = "#" + pointer.text(found[1])
         return out
 
 
@@ -224,17 +223,7 @@ def _find(document: Any, fragment: str) -> tuple[Any, Path_] | None:
             if node.get("$anchor") == fragment or node.get("$id") == f"#{fragment}"
         )
         return next(anchored, None)
-    node: Any = document
-    path: Path_ = ()
-    for escaped in fragment[1:].split("/"):
-        part = escaped.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node, path = node[part], (*path, part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node, path = node[int(part)], (*path, int(part))
-        else:
-            return None
-    return node, path
+    return pointer.walk(document, pointer.parts(fragment))
 
 
 def _nodes(node: Any, path: Path_) -> Iterator[tuple[dict[str, Any], Path_]]:

@@ -22,6 +22,7 @@ from purista import cache
 from purista.errors import SpecError, SpecErrors
 from purista.load import LoadedSpec, Path_, Positions
 from purista.schema_refs import RefInliner
+from purista.spec import pointer
 from purista.spec.models import (
     IMAGE_PATTERN,
     KUBE_LABEL_PATTERN,
@@ -546,16 +547,8 @@ class _Schema:
 def _pointer(root: Any, ref: str) -> Any:
     if not ref.startswith("#"):
         return None
-    node = root
-    for escaped in [p for p in ref[1:].split("/") if p]:
-        part = escaped.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
+    found = pointer.walk(root, (pointer.unescape(p) for p in ref[1:].split("/") if p))
+    return None if found is None else found[0]
 
 
 def _accepts(output: _Schema, event: _Schema, where: str) -> Iterator[str]:
