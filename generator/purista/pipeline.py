@@ -47,6 +47,7 @@ class Build:
     spec: Spec
     plan: Plan
     output: Output
+    refs: dict[str, bytes]  # the files the spec's `$ref`s read, by path from its folder
 
 
 def check(loaded: LoadedSpec) -> Spec:
@@ -89,9 +90,11 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
     owners = {f.path: f.owner for f in plan.files} | {SPEC_FILE: "user", SCHEMA_FILE: "generated"}
     folder = loaded.path.parent.resolve()
     names = tuple(sorted(ref.relative_to(folder).as_posix() for ref in refs))
-    inputs = inputs_hash(loaded.text, {name: (folder / name).read_bytes() for name in names})
-    output = Output(files, owners, _origins(plan), plan.project.package, inputs, names)
-    return Build(spec, plan, output)
+    read = {name: (folder / name).read_bytes() for name in names}
+    output = Output(
+        files, owners, _origins(plan), plan.project.package, inputs_hash(loaded.text, read), names
+    )
+    return Build(spec, plan, output, read)
 
 
 def new_project(
@@ -110,8 +113,7 @@ def new_project(
     a team wants in every project; it may not write a file purista owns.
     """
     result = build(loaded, example)
-    folder = loaded.path.parent.resolve()
-    extra = {name: (folder / name).read_bytes() for name in result.output.refs}
+    extra = dict(result.refs)
     executable: set[str] = set()
     if skeleton is not None:
         from purista.skeleton import answers_for, render_skeleton  # noqa: PLC0415

@@ -28,6 +28,7 @@ import stat
 import tempfile
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
+from typing import TextIO
 
 from purista.errors import CheckFailed, UsageError
 from purista.manifest import MANIFEST, Manifest, base_path, sha256
@@ -326,11 +327,7 @@ def put(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".purista-tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            if mode is not None:
-                os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
+            _fill(fh, text, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -342,12 +339,17 @@ def _stage(stage: Path, name: str, text: str, mode: int | None = None) -> Path:
     """Write `text` to a staged file, flushed to disk before it is renamed into place."""
     path = stage / name
     with path.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        if mode is not None:
-            os.fchmod(fh.fileno(), mode)
-        os.fsync(fh.fileno())
+        _fill(fh, text, mode)
     return path
+
+
+def _fill(fh: TextIO, text: str, mode: int | None) -> None:
+    """Write `text` to a new file with `mode` (if given), on disk before it is renamed."""
+    fh.write(text)
+    fh.flush()
+    if mode is not None:
+        os.fchmod(fh.fileno(), mode)
+    os.fsync(fh.fileno())
 
 
 def _sync_dir(path: Path) -> None:
