@@ -296,3 +296,32 @@ def test_an_unreachable_collector_costs_one_warning_line_per_process(tmp_path: P
     assert len(lines) == 1, done.stderr
     assert "127.0.0.1:9" in lines[0]
     assert lines[0].endswith("(further export errors of this process are not logged)")
+
+
+def test_a_forked_child_reports_its_own_first_export_error(tmp_path: Path) -> None:
+    """A prefork worker's child sets up again after the fork: it says its first error too."""
+    script = textwrap.dedent(
+        f"""
+        import importlib, logging, os, sys
+        sys.path.insert(0, {str(TESTS)!r})
+        sys.modules["purista.runtime.project"] = importlib.import_module("runtime_double.project")
+        from purista.runtime import telemetry
+        exporter = logging.getLogger("opentelemetry.exporter.otlp.proto.grpc.exporter")
+        telemetry.setup("greeter")
+        exporter.warning("parent failed to export")
+        exporter.warning("parent failed again")
+        child = os.fork()
+        if child == 0:
+            telemetry.setup("greeter", index=1)
+            exporter.warning("child failed to export")
+            exporter.warning("child failed again")
+            os._exit(0)
+        os.waitpid(child, 0)
+        """
+    )
+    done = python(script, tmp_path)
+    lines = done.stderr.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "parent failed to export",
+        "child failed to export",
+    ], done.stderr

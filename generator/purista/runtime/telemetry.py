@@ -99,6 +99,7 @@ def setup(component: str, *, index: int = 0, client: bool = False) -> None:
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         metrics.set_meter_provider(meter_provider)
         _process.providers.append(meter_provider)
+    _first_export_error.seen = False  # a forked child reports its own first error
     for name in _EXPORT_LOGGERS:
         logging.getLogger(name).addFilter(_first_export_error)
     atexit.register(shutdown)
