@@ -297,11 +297,10 @@ def _local() -> InProcessBridge:
 
 
 def _run_here(task: str, payload: Any, args: argparse.Namespace) -> Any:
-    """Run a handler in this process, then the jobs it enqueued; say what else ran on stderr."""
+    """Run a command in this process, then the jobs it enqueued; say what else ran on stderr."""
     bridge = _local()
     emitted, enqueued = len(bridge.emitted), len(bridge.enqueued)
-    principal, tenant = getattr(args, "principal", None), getattr(args, "tenant", None)
-    result = bridge.handle(task, payload, principal_id=principal, tenant_id=tenant)
+    result = bridge.handle(task, payload, principal_id=args.principal, tenant_id=args.tenant)
     for event, _ in bridge.emitted[emitted:]:
         count = len(EVENT_ROUTES.get(event, ()))
         subscriptions = "subscription" if count == 1 else "subscriptions"
@@ -331,12 +330,12 @@ def _invoke(args: argparse.Namespace) -> int:
     payload = wire.to_wire(binding.payload, _payload(args.payload), f"payload of {target.task}")
     if args.timeout:
         target = replace(target, timeout=args.timeout)
-    message = Message.first(principal_id=args.principal, tenant_id=args.tenant)
     try:
         if args.in_process:
             result = _run_here(target.task, payload, args)
         else:
             telemetry.setup("cli", client=True)
+            message = Message.first(principal_id=args.principal, tenant_id=args.tenant)
             result = get_bridge().invoke(target, payload, RootModel[Any], message).root
     except InvalidPayload:
         raise
@@ -367,10 +366,11 @@ def _enqueue(args: argparse.Namespace) -> int:
 
 
 def _enqueue_here(queue: QueueInfo, payload: dict[str, Any], args: argparse.Namespace) -> int:
-    """Enqueue a job in this process and run it at once; print its id, then its result."""
+    """Enqueue a job in this process, print its id, and run it (and the jobs it enqueues)."""
     bridge = _local()
-    message = Message.first()
-    job_id = bridge.enqueue(queue, payload, message, delay=args.delay, idempotency_key=args.key)
+    job_id = bridge.enqueue(
+        queue, payload, Message.first(), delay=args.delay, idempotency_key=args.key
+    )
     print(job_id, flush=True)
     try:
         bridge.run_jobs()
