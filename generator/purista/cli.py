@@ -565,14 +565,9 @@ def _print_plan(deploy: Deploy) -> None:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec format."""
-    sys.stdout.write(spec_json_schema())
-
-
-def spec_json_schema() -> str:
-    """The spec format's JSON Schema, as `schemas/purista.schema.json` holds it."""
     from purista.spec.schema import json_schema_text  # noqa: PLC0415
 
-    return json_schema_text()
+    sys.stdout.write(json_schema_text())
 
 
 @app.command()
