@@ -46,7 +46,8 @@ def markdown(schema: dict[str, Any] | None = None) -> str:
     """The whole reference page, of the spec's JSON Schema unless `schema` is given."""
     schema = Spec.model_json_schema() if schema is None else schema
     defs: dict[str, Any] = schema["$defs"]
-    example = _load_example()
+    shop = example_path("shop").read_text(encoding="utf-8")
+    example = YAML(typ="safe").load(shop)
     sections = _sections((), schema, defs)
     lines = [
         "# Spec reference",
@@ -72,15 +73,11 @@ def markdown(schema: dict[str, Any] | None = None) -> str:
         "## The shop example in full { #shop-example }",
         "",
         "```yaml",
-        example_path("shop").read_text(encoding="utf-8").rstrip("\n"),
+        shop.rstrip("\n"),
         "```",
         "",
     ]
     return "\n".join(lines)
-
-
-def _load_example() -> Any:
-    return YAML(typ="safe").load(example_path("shop").read_text(encoding="utf-8"))
 
 
 def _sections(
