@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -146,11 +147,15 @@ def project_venv(project: Path) -> Path:
     key = hashlib.sha256((project / "pyproject.toml").read_bytes()).hexdigest()[:16]
     venv = CACHE / f"venv-{project.name}-{key}"
     python = venv / "bin" / "python"
-    if not (venv / ".ok").exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        _pip(python, "install", "-q", "-e", f"{project}[test]")
-        (venv / ".ok").write_text("ok")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # Test processes running side by side (xdist, several checkouts) build each venv once.
+    with (CACHE / f"{venv.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / ".ok").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            _pip(python, "install", "-q", "-e", f"{project}[test]")
+            (venv / ".ok").write_text("ok")
     return venv
 
 
