@@ -124,6 +124,18 @@ def test_claim_leases_the_oldest_job(client: redis.Redis) -> None:
     assert "token" not in record  # the lease token stays inside Redis
 
 
+def test_claim_says_how_long_the_job_waited_since_it_was_due(client: redis.Redis) -> None:
+    s = store(client)
+    add(s)
+    time.sleep(0.3)
+    waited = claim(s).waited
+    assert 0.25 <= waited < 5
+    add(s, delay=0.2)  # a delayed job waits from its due time, not from its enqueue
+    time.sleep(0.3)
+    s.promote(QUEUE)
+    assert 0 <= claim(s).waited < 0.25
+
+
 def test_claim_of_an_empty_queue_or_of_a_vanished_record_gives_none(client: redis.Redis) -> None:
     s = store(client)
     assert s.claim(QUEUE) is None

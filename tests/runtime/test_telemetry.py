@@ -256,7 +256,7 @@ def test_the_specs_otlp_exporter_waits_for_the_environment_to_name_a_collector(
     spec = Tracing(exporter="otlp", endpoint="http://127.0.0.1:9", sample_ratio=1.0)
     monkeypatch.setattr(telemetry, "TRACING", spec)
     assert list(telemetry._span_exporters(1.0)) == []
-    assert list(telemetry._metric_readers(1.0, 0)) == []
+    assert list(telemetry._metric_readers(1.0, "greeter", None)) == []
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")  # asked for: the spec's endpoint
     assert telemetry._exporter_names("OTEL_TRACES_EXPORTER", telemetry._default_exporter()) == [
         "otlp"

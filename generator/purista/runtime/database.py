@@ -13,10 +13,12 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from . import telemetry
 from .project import PROJECT
 from .settings import Settings
 
@@ -30,6 +32,7 @@ class _Process:
         self.pid = 0
         self.size = 1
         self.name = PROJECT
+        self.observed = False
 
 
 _process = _Process()
@@ -85,6 +88,39 @@ def get_pool() -> ConnectionPool:
             # An inherited pool is the parent's: never close or use its sockets here.
             _process.pool, _process.pid = _open(), os.getpid()
         return _process.pool
+
+
+#: psycopg_pool's figures (`get_stats()`) reported as gauges: name, description, how to read.
+POOL_FIGURES = (
+    ("size", "Connections the pool holds, in use or idle", lambda s: s["pool_size"]),
+    ("in_use", "Connections lent to a handler", lambda s: s["pool_size"] - s["pool_available"]),
+    ("waiting", "Handlers waiting for a connection", lambda s: s["requests_waiting"]),
+    ("max", "The most connections the pool may hold (the plan's)", lambda s: s["pool_max"]),
+)
+
+
+def observe_pool() -> None:
+    """Report this process's pool: size, in use, waiting and its maximum, once per process.
+
+    Read from psycopg_pool's counters when the metrics are collected; a process
+    without an open pool (a prefork worker's main process) reports nothing.
+    """
+    if _process.observed:
+        return
+    _process.observed = True
+
+    def reader(figure: Any) -> Any:
+        def read() -> dict[str, float]:
+            pool = _process.pool
+            if pool is None or _process.pid != os.getpid():
+                return {}
+            return {_process.name: float(figure(pool.get_stats()))}
+
+        return read
+
+    for name, description, figure in POOL_FIGURES:
+        gauge = f"purista.db.pool.{name}"
+        telemetry.observe(gauge, description, "{connection}", reader(figure), "purista.db.pool")
 
 
 def close_pool() -> None:

@@ -36,9 +36,11 @@ def run(workers: Sequence[WorkerInfo] = WORKERS) -> int:
     procs: list[tuple[WorkerInfo, subprocess.Popen[bytes]]] = []
     failed = False
     try:
-        for worker in workers:
+        for index, worker in enumerate(workers):
             proc = subprocess.Popen(
-                [sys.executable, "-m", PACKAGE, *worker.args], start_new_session=True
+                [sys.executable, "-m", PACKAGE, *worker.args],
+                start_new_session=True,
+                env=_environment(index),
             )
             procs.append((worker, proc))
             print(
@@ -60,6 +62,19 @@ def run(workers: Sequence[WorkerInfo] = WORKERS) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 1 if failed else 0
+
+
+def _environment(index: int) -> dict[str, str]:
+    """The environment of the `index`th worker: with Prometheus metrics, a port of its own.
+
+    The workers share this machine, so each serves `/metrics` on the base port
+    (`OTEL_EXPORTER_PROMETHEUS_PORT`, 9464) plus its place in the list.
+    """
+    env = dict(os.environ)
+    if "prometheus" in env.get("OTEL_METRICS_EXPORTER", ""):
+        base = int(env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464"))
+        env["OTEL_EXPORTER_PROMETHEUS_PORT"] = str(base + index)
+    return env
 
 
 def _stop_all(

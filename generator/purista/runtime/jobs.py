@@ -69,6 +69,7 @@ class Claimed:
     max_attempts: int
     message: dict[str, Any]
     token: str
+    waited: float = 0.0  # seconds between the job being due and this claim
 
 
 def keys(queue: str) -> dict[str, str]:
@@ -175,8 +176,8 @@ while true do
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
     local attempt = redis.call('HINCRBY', job, 'attempt', 1)
     redis.call('HSET', job, 'status', 'running', 'token', ARGV[2], 'started_at', now)
-    local f = redis.call('HMGET', job, 'payload', 'max_attempts', 'message')
-    return {id, f[1], attempt, f[2], f[3]}
+    local f = redis.call('HMGET', job, 'payload', 'max_attempts', 'message', 'queued_at')
+    return {id, f[1], attempt, f[2], f[3], math.max(0, now - tonumber(f[4] or now))}
   end
 end
 """
@@ -354,7 +355,7 @@ class JobStore:
         )
         if not row:
             return None
-        job_id, payload, attempt, max_attempts, message = row
+        job_id, payload, attempt, max_attempts, message, waited = row
         return Claimed(
             id=text(job_id),
             payload=json.loads(payload),
@@ -362,6 +363,7 @@ class JobStore:
             max_attempts=int(max_attempts),
             message=json.loads(message or b"{}"),
             token=token,
+            waited=int(waited) / 1000,
         )
 
     def wait(self, queue: QueueInfo, timeout: int) -> None:

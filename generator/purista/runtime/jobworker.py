@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 from opentelemetry.context import attach, detach
@@ -37,7 +37,7 @@ def run_job_worker(queue: str, *, concurrency: int | None = None, loglevel: str 
     logging.basicConfig(
         level=loglevel.upper(), format=telemetry.LOG_FORMAT.replace("processName", "threadName")
     )
-    telemetry.setup(queue)
+    telemetry.setup(queue, worker=telemetry.worker_name(("worker", "--queue", queue)))
     health.set_ready(False)
     info = QUEUES[queue]
     binding = job_binding(queue)
@@ -49,13 +49,25 @@ def run_job_worker(queue: str, *, concurrency: int | None = None, loglevel: str 
             database.pool_size("threads", threads, Settings.from_env()), f"{PROJECT}.jobs.{queue}"
         )
         database.get_pool()
+        database.observe_pool()
     store = get_jobs()
     observe_queue(store, info)
     return JobWorker(info, binding, store, threads).serve()
 
 
 def observe_queue(store: JobStore, queue: QueueInfo) -> None:
-    """Report a job queue's depth, scheduled and in-flight jobs, dead letters and oldest age."""
+    """Report a job queue's depth, scheduled and in-flight jobs, dead letters and oldest age.
+
+    One read of the queue's figures serves every gauge of one collection.
+    """
+    latest: dict[str, Any] = {"at": -1.0, "figures": {}}
+
+    def figures() -> dict[str, Any]:
+        now = time.monotonic()
+        if now - latest["at"] > 1.0:
+            latest["figures"], latest["at"] = store.stats(queue), now
+        return cast(dict[str, Any], latest["figures"])
+
     for figure, description, unit in (
         ("pending", "Jobs waiting to run", "{job}"),
         ("scheduled", "Jobs waiting for their delay or their next attempt", "{job}"),
@@ -65,8 +77,8 @@ def observe_queue(store: JobStore, queue: QueueInfo) -> None:
     ):
 
         def read(figure: str = figure) -> dict[str, float]:
-            value = store.stats(queue)[figure]
-            return {} if value is None else {queue.name: float(value)}
+            value = figures()[figure]  # no pending job: the oldest is 0 s old
+            return {queue.name: float(value or 0)}
 
         telemetry.observe(f"purista.queue.{figure}", description, unit, read, "purista.queue")
 
@@ -138,6 +150,7 @@ class JobWorker:
         self.leases: dict[str, _Lease] = {}
         self.lock = threading.Lock()
         self.outage = _Outage()
+        self.labels = {"purista.queue": queue.name}
 
     def serve(self) -> int:
         """`run` with SIGTERM and SIGINT stopping it (from the main thread)."""
@@ -204,6 +217,7 @@ class JobWorker:
                 self._run(job)
 
     def _run(self, job: Claimed) -> None:
+        telemetry.record_wait(self.labels, job.waited)
         lease = _Lease(job, time.monotonic())
         with self.lock:
             self.leases[job.id] = lease

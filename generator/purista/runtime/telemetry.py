@@ -7,7 +7,8 @@ Configured by the standard variables (`OTEL_TRACES_EXPORTER=otlp|console|none`,
 block as defaults. The spec's `otlp` exporter takes effect only where the environment
 asks for it (`OTEL_EXPORTER_OTLP_ENDPOINT`, or `OTEL_TRACES_EXPORTER=otlp` to use the
 spec's endpoint), as compose and the Kubernetes manifests do: a worker or `invoke` run
-on a laptop exports nothing unless told to. Set up once per process, after any fork (a
+on a laptop exports nothing unless told to. `prometheus` serves `/metrics` on one port
+per worker (see `metrics`). Set up once per process, after any fork (a
 prefork worker's children each set up their own). Export runs on background threads:
 a collector that cannot be reached costs dropped spans, never a failed message, and one
 warning line per process.
@@ -38,7 +39,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from .info import PACKAGE
-from .project import PROJECT, TRACING
+from .project import COMMANDS, PROJECT, TRACING, WORKERS
 
 #: The format of worker log lines, with the trace and span of the message being handled.
 LOG_FORMAT = (
@@ -56,18 +57,23 @@ class _Process:
     def __init__(self) -> None:
         self.setup_pid: int | None = None
         self.providers: list[Any] = []
+        self.stops: list[Callable[[], None]] = []
         self.log_ids = False
 
 
 _process = _Process()
 
 
-def setup(component: str, *, index: int = 0, client: bool = False) -> None:
+def setup(
+    component: str, *, worker: str | None = None, index: int | None = None, client: bool = False
+) -> None:
     """Set up tracing and metrics for this process, once (`component`: service or queue name).
 
-    `index` is the process's place among its siblings (a prefork child's index);
-    `client` marks a short-lived process such as the command line, which waits
-    less for the collector when it exits.
+    `worker` is the worker's Kubernetes name, the `purista_worker` label of its
+    Prometheus metrics (default: `component`); `index` is a prefork child's place
+    among its siblings (None in a process without siblings); `client` marks a
+    short-lived process such as the command line, which waits less for the
+    collector when it exits and reports no process metrics.
     """
     if _process.setup_pid == os.getpid():
         return
@@ -94,11 +100,13 @@ def setup(component: str, *, index: int = 0, client: bool = False) -> None:
 
             instrumentor = CeleryInstrumentor()  # type: ignore[no-untyped-call]
             instrumentor.instrument(tracer_provider=provider)
-    readers = list(_metric_readers(timeout, index))
+    readers = list(_metric_readers(timeout, worker or component, index))
     if readers:
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         metrics.set_meter_provider(meter_provider)
         _process.providers.append(meter_provider)
+        if not client:
+            _process_metrics(meter_provider)
     _first_export_error.seen = False  # a forked child reports its own first error
     for name in _EXPORT_LOGGERS:
         logging.getLogger(name).addFilter(_first_export_error)
@@ -141,6 +149,8 @@ def shutdown() -> None:
     A collector that cannot be reached holds the process up `SHUTDOWN_TIMEOUT_MS` at the
     most (the exporters' own timeout is longer, and a stop waited for it).
     """
+    while _process.stops:
+        _process.stops.pop()()
     while _process.providers:
         provider = _process.providers.pop()
         if isinstance(provider, MeterProvider):
@@ -148,6 +158,11 @@ def shutdown() -> None:
         else:
             provider.force_flush(timeout_millis=SHUTDOWN_TIMEOUT_MS)
             provider.shutdown()
+
+
+def worker_name(args: tuple[str, ...]) -> str:
+    """The Kubernetes name of the worker started with `args` (after `python -m <package>`)."""
+    return next((w.name for w in WORKERS if w.args == args), "-".join(args[1:]))
 
 
 def install_log_ids() -> None:
@@ -214,11 +229,35 @@ def _span_exporters(timeout: float) -> Iterator[SpanExporter]:
             logging.getLogger(__name__).warning("unknown OTEL_TRACES_EXPORTER %r ignored", name)
 
 
-def _metric_readers(timeout: float, index: int) -> Iterator[MetricReader]:
-    # Metrics go where the traces go, unless OTEL_METRICS_EXPORTER says otherwise.
+def metric_exporters() -> list[str]:
+    """The metric exporters this process uses: `OTEL_METRICS_EXPORTER`, else where traces go."""
     traces = _exporter_names("OTEL_TRACES_EXPORTER", _default_exporter())
-    default = "otlp" if "otlp" in traces else "none"
-    for name in _exporter_names("OTEL_METRICS_EXPORTER", default):
+    return _exporter_names("OTEL_METRICS_EXPORTER", "otlp" if "otlp" in traces else "none")
+
+
+#: The process metrics of OpenTelemetry's system metrics instrumentation that workers report.
+PROCESS_METRICS: dict[str, list[str] | None] = {
+    "process.cpu.time": ["user", "system"],
+    "process.memory.usage": None,
+    "process.memory.virtual": None,
+    "process.thread.count": None,
+    "process.open_file_descriptor.count": None,
+}
+
+
+def _process_metrics(provider: MeterProvider) -> None:
+    """CPU time, memory, threads and open files of this process (psutil, read on collection)."""
+    from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
+
+    # One instrumentor per process; a fresh one after a fork reads its own process.
+    instrumentor = SystemMetricsInstrumentor(config=PROCESS_METRICS)
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    instrumentor.instrument(meter_provider=provider)
+
+
+def _metric_readers(timeout: float, worker: str, index: int | None) -> Iterator[MetricReader]:
+    for name in metric_exporters():
         if name == "console":
             yield PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr))
         elif name == "otlp":
@@ -241,13 +280,10 @@ def _metric_readers(timeout: float, index: int) -> Iterator[MetricReader]:
                     GrpcMetricExporter(endpoint=endpoint, timeout=timeout)
                 )
         elif name == "prometheus":
-            from opentelemetry.exporter.prometheus import PrometheusMetricReader
-            from prometheus_client import start_http_server
+            from . import metrics as prometheus
 
-            # Each process of a worker serves its own port: the base port plus its index.
-            port = int(os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")) + index
-            start_http_server(port, addr=os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0"))
-            yield PrometheusMetricReader()
+            _process.stops.append(prometheus.stop)
+            yield prometheus.reader(worker, index)
         else:
             logging.getLogger(__name__).warning("unknown OTEL_METRICS_EXPORTER %r ignored", name)
 
@@ -292,8 +328,29 @@ _processed = meter.create_counter(
 _failed = meter.create_counter(
     "purista.messages.failed", unit="{message}", description="Messages whose handler raised"
 )
+#: Bucket bounds (s) of the duration histogram: a spread from 5 ms to 5 min, plus each
+#: command's timeout and 80 % of it, so a p99 near a timeout is read from exact buckets.
+DURATION_BUCKETS = tuple(
+    sorted(
+        {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0}
+        | {float(c.timeout) for c in COMMANDS.values()}
+        | {round(0.8 * c.timeout, 3) for c in COMMANDS.values()}
+    )
+)
+#: Bucket bounds (s) of the job wait histogram: from 5 ms to an hour.
+WAIT_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+
 _duration = meter.create_histogram(
-    "purista.message.duration", unit="s", description="Time to handle one message"
+    "purista.message.duration",
+    unit="s",
+    description="Time to handle one message",
+    explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+)
+_wait = meter.create_histogram(
+    "purista.queue.wait",
+    unit="s",
+    description="Time a job waited between being due and starting to run",
+    explicit_bucket_boundaries_advisory=WAIT_BUCKETS,
 )
 
 
@@ -322,6 +379,11 @@ def record_message(labels: Labels, seconds: float, *, failed: bool) -> None:
     _duration.record(seconds, outcome)
     if failed:
         _failed.add(1, labels.handler)
+
+
+def record_wait(queue: Mapping[str, str], seconds: float) -> None:
+    """Record how long a job waited for a worker (`queue`: its `purista.queue` attribute)."""
+    _wait.record(seconds, queue)
 
 
 def observe(

@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from billiard.process import current_process
 from celery import bootsteps
@@ -20,9 +20,10 @@ from celery.signals import (
     worker_shutting_down,
 )
 
-from . import health, telemetry
+from . import health, jobs, telemetry
 from .app import HARD_LIMIT_GRACE, get_app, get_client, get_deliveries, register
 from .bridge import Sender
+from .info import ServiceInfo
 from .project import COMMANDS, PROJECT, SERVICES, SUBSCRIPTIONS
 from .runner import service_bindings
 from .settings import Settings
@@ -189,17 +190,23 @@ def run_worker(
         after_setup_logger.connect(_quiet_per_task_logs, weak=False)
 
     # Telemetry starts after the fork in each prefork child, or once in a worker without children.
+    name = telemetry.worker_name(("worker", service))
+
     def in_child(**_: object) -> None:
         index = getattr(current_process(), "index", 0)
-        telemetry.setup(service, index=index)
+        telemetry.setup(service, worker=name, index=index)
         if index == 0:
-            observe_subscriptions(info.consumes[1:])
+            observe_backlog(info)
 
     def in_worker(**_: object) -> None:
         if pool != "prefork":
-            telemetry.setup(service)
-            observe_subscriptions(info.consumes[1:])
+            telemetry.setup(service, worker=name)
+            observe_backlog(info)
 
+    if pool == "prefork" and "prometheus" in telemetry.metric_exporters():
+        from . import metrics  # the main process serves what its children write
+
+        metrics.gather(name)
     worker_process_init.connect(in_child, weak=False)
     # A prefork child leaves with os._exit: export what it still holds first.
     worker_process_shutdown.connect(lambda **_: telemetry.shutdown(), weak=False)
@@ -220,23 +227,52 @@ def run_worker(
     return int(worker.exitcode or 0)
 
 
-def observe_subscriptions(queues: tuple[str, ...]) -> None:
-    """Report how many events wait in each subscription queue (consumer lag)."""
-    if not queues:
-        return
+def observe_backlog(info: ServiceInfo) -> None:
+    """Report what waits in the service's queues: commands, events, events' dead letters.
+
+    Read from Redis when the metrics are collected (every export or scrape), never per
+    message; every instance of the service reports the same figures.
+    """
     client = get_client()
+    subscriptions = info.consumes[1:]
+
+    def depth() -> dict[str, float]:
+        return {info.queue: float(cast(int, client.llen(info.queue)))}
+
+    telemetry.observe(
+        "purista.command.queue.depth",
+        "Commands waiting in the service's queue (the broker backlog)",
+        "{message}",
+        depth,
+        "purista.command.queue",
+    )
+    if not subscriptions:
+        return
 
     def lag() -> dict[str, float]:
         with client.pipeline(transaction=False) as pipe:
-            for queue in queues:
+            for queue in subscriptions:
                 pipe.llen(queue)
-            return dict(zip(queues, pipe.execute(), strict=True))
+            return dict(zip(subscriptions, pipe.execute(), strict=True))
+
+    def dead() -> dict[str, float]:
+        with client.pipeline(transaction=False) as pipe:
+            for queue in subscriptions:
+                pipe.llen(jobs.keys(queue)["dead"])
+            return dict(zip(subscriptions, pipe.execute(), strict=True))
 
     telemetry.observe(
         "purista.subscription.lag",
         "Events waiting for a subscription",
         "{message}",
         lag,
+        "purista.subscription.queue",
+    )
+    telemetry.observe(
+        "purista.subscription.dead_letters",
+        "Events in a subscription's dead-letter list",
+        "{message}",
+        dead,
         "purista.subscription.queue",
     )
 
@@ -283,6 +319,7 @@ def _open_database(pool: str, concurrency: int, name: str) -> None:
     from . import database
 
     database.configure(database.pool_size(pool, concurrency, Settings.from_env()), name)
+    database.observe_pool()
     if pool == "prefork":
         worker_process_init.connect(lambda **_: database.get_pool(), weak=False)
         worker_process_shutdown.connect(lambda **_: database.close_pool(), weak=False)
