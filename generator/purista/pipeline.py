@@ -72,6 +72,7 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
     """
     from purista.format import format_files  # noqa: PLC0415
     from purista.models import models  # noqa: PLC0415
+    from purista.observability import files as observability_files  # noqa: PLC0415
     from purista.plan import build_plan  # noqa: PLC0415
     from purista.render import copy_runtime, render, render_example  # noqa: PLC0415
     from purista.spec.schema import SCHEMA_FILE, json_schema_text  # noqa: PLC0415
@@ -81,7 +82,7 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
     spec = validate_spec(loaded, refs)
     plan = build_plan(spec, loaded.text, __version__)
     runtime = copy_runtime(plan)
-    files = render(plan) | models(plan) | runtime
+    files = render(plan) | models(plan) | observability_files(plan) | runtime
     if example is not None:
         files |= render_example(plan, example)
     files[SPEC_FILE] = loaded.text

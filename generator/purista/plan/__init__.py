@@ -8,6 +8,7 @@ from typing import Any
 from purista.paths import runtime_modules
 from purista.plan.examples import example_for
 from purista.plan.model import (
+    AlertSettings,
     CommandLink,
     Deploy,
     Deployment,
@@ -15,6 +16,7 @@ from purista.plan.model import (
     EventLink,
     File,
     Handler,
+    HandlerAlerts,
     Owner,
     Plan,
     Project,
@@ -223,6 +225,7 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
             example_payload=_example_json(payload_schema),
             required_field=next(iter(payload_schema.get("required", [])), None),
             settings=settings,
+            alerts=_handler_alerts(h),
         )
 
     commands = tuple(handler("command", n, c) for n, c in svc.commands.items())
@@ -257,7 +260,20 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
         subscriptions=subscriptions,
         queues=queues,
         models=tuple(models),
+        alerts=AlertSettings(
+            error_rate=svc.alerts.error_rate,
+            latency=svc.alerts.latency,
+            backlog_for=svc.alerts.backlog_for,
+            lag=svc.alerts.lag,
+            pool_waiting_for=svc.alerts.pool_waiting_for,
+        ),
     )
+
+
+def _handler_alerts(h: spec.Command | spec.Subscription | spec.Queue) -> HandlerAlerts | None:
+    if isinstance(h, spec.Command) and h.alerts is not None:
+        return HandlerAlerts(h.alerts.error_rate, h.alerts.latency)
+    return None
 
 
 def _canonical(schema: dict[str, Any]) -> str:
@@ -305,6 +321,8 @@ _DEPLOY_FILES: tuple[tuple[str, Owner], ...] = (
     ("k8s/overlays/dev/redis.yaml", "merged"),
     ("k8s/overlays/dev/otel-collector.yaml", "merged"),
     ("k8s/overlays/dev/jaeger.yaml", "merged"),
+    ("k8s/overlays/dev/prometheus.yaml", "merged"),
+    ("k8s/overlays/dev/grafana.yaml", "merged"),
     ("k8s/overlays/prod/kustomization.yaml", "merged"),
 )
 
@@ -330,6 +348,18 @@ def _files(project: Project, services: tuple[Service, ...], deploy: Deploy) -> t
             File(path, "k8s/base/workers/{worker}.yaml.jinja", "generated", worker=worker.kube_name)
         )
     files.append(File(f"src/{project.package}/events.py", None, "generated"))
+    # The dashboard and alerts, built as data by `purista.observability`.
+    for path in (
+        f"observability/grafana/{project.kube_name}.json",
+        "observability/prometheus/alerts.yaml",
+        "observability/prometheus/prometheus.yml",
+        "k8s/base/alerts.yaml",
+        "k8s/base/dashboard.yaml",
+        "k8s/overlays/dev/prometheus-rules.yaml",
+        "observability/grafana/provisioning/datasources/prometheus.yaml",
+        "observability/grafana/provisioning/dashboards/purista.yaml",
+    ):
+        files.append(File(path, None, "generated"))
     for svc in services:
         base = f"src/{project.package}/services/{svc.ident}/"
         files.append(File(f"{svc.path}/_generated/models.py", None, "generated", svc.name))

@@ -70,6 +70,25 @@ class QueueSettings:
 
 
 @dataclass(frozen=True)
+class HandlerAlerts:
+    """A command's own alert thresholds (None: its service's)."""
+
+    error_rate: float | None
+    latency: float | None
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """A service's alert thresholds: failure share, p99 share of the timeout, minutes, events."""
+
+    error_rate: float = 0.05
+    latency: float = 0.8
+    backlog_for: int = 10
+    lag: int = 1000
+    pool_waiting_for: int = 5
+
+
+@dataclass(frozen=True)
 class Route:
     """One subscriber of an event: the task and queue an emit is sent to."""
 
@@ -107,6 +126,7 @@ class Handler:
     example_payload: str | None
     required_field: str | None
     settings: QueueSettings | None = None
+    alerts: HandlerAlerts | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +173,7 @@ class Service:
     subscriptions: tuple[Handler, ...]
     queues: tuple[Handler, ...]
     models: tuple[tuple[str, str], ...]
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def handlers(self) -> tuple[Handler, ...]:

@@ -169,6 +169,30 @@ class _Handler(_Model):
     """Job queues the handler may add jobs to: `context.queue.enqueue.<queue>`."""
 
 
+class CommandAlerts(_Model):
+    """Thresholds of one command's alerts; what is not set here comes from its service's."""
+
+    error_rate: Annotated[float, Field(gt=0, le=1)] | None = None
+    """The share of failed calls over 5 minutes above which the command's error alert fires."""
+    latency: Annotated[float, Field(gt=0, le=1)] | None = None
+    """The share of the command's `timeout` its p99 duration may reach before its alert fires."""
+
+
+class ServiceAlerts(_Model):
+    """Thresholds of the alerts generated for a service (`k8s/base/alerts.yaml`)."""
+
+    error_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
+    """The share of a handler's messages failing over 5 minutes above which its alert fires."""
+    latency: Annotated[float, Field(gt=0, le=1)] = 0.8
+    """The share of a command's `timeout` its p99 duration may reach before its alert fires."""
+    backlog_for: Annotated[int, Field(ge=1, le=1440)] = 10
+    """Minutes the command queue's backlog may grow before its alert fires."""
+    lag: Annotated[int, Field(ge=1)] = 1000
+    """Events waiting for one subscription above which its lag alert fires (after 5 minutes)."""
+    pool_waiting_for: Annotated[int, Field(ge=1, le=1440)] = 5
+    """Minutes handlers may wait for database connections before the pool alert fires."""
+
+
 class Command(_Handler):
     """A request with a response: `<service>.v<N>.<command>` on the wire."""
 
@@ -181,6 +205,8 @@ class Command(_Handler):
     success_event: Name | None = None
     """An event published with the command's output each time it succeeds; the output must
     satisfy the event's schema."""
+    alerts: CommandAlerts | None = None
+    """This command's own alert thresholds, in place of its service's."""
 
 
 class Backoff(_Model):
@@ -253,6 +279,8 @@ class Service(_Model):
     """Event consumers, by name."""
     queues: dict[Name, Queue] = Field(default_factory=dict)
     """Job queues, by name (unique in the whole project)."""
+    alerts: ServiceAlerts = ServiceAlerts()
+    """Thresholds of the service's generated alerts; each has a default."""
 
 
 class Spec(_Model):
