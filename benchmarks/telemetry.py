@@ -15,6 +15,9 @@ three configurations:
 (b) traces:  OTEL_TRACES_EXPORTER=otlp (BatchSpanProcessor, the default), metrics none
 (c) metrics: OTEL_METRICS_EXPORTER=otlp (PeriodicExportingMetricReader, default
              interval), traces none
+(d) /metrics: OTEL_METRICS_EXPORTER=prometheus (each worker's /metrics on a port of its
+             own, never scraped during a run: collecting costs the scraper's request, not
+             the messages; a prefork worker's children write their file every 5 s)
 
 both with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf and OTEL_EXPORTER_OTLP_ENDPOINT
 pointing at the sink. Each configuration's worker runs on a Redis database of its own
@@ -58,6 +61,7 @@ import platform
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -79,13 +83,14 @@ SERVICE = "bench"
 TASK = "bench.v1.echo"
 QUEUE = "otelbench.bench.v1"
 STAGING = "otelbench-bench.staging"
-CONFIGS = ("a", "b", "c")
+CONFIGS = ("a", "b", "c", "d")
 LABELS = {
     "a": "(a) tracing and metrics off",
     "b": "(b) traces -> OTLP/HTTP",
     "c": "(c) metrics -> OTLP/HTTP",
+    "d": "(d) metrics -> Prometheus /metrics",
 }
-TARGETS = {"b": 0.85, "c": 0.95}
+TARGETS = {"b": 0.85, "c": 0.95, "d": 0.95}
 WARMUP = 300
 LAST = 200  # commands of the last run, right before SIGTERM
 CONCURRENCY = 4
@@ -246,6 +251,17 @@ def worker_env(config: str, url: str, root: Path, sink_port: int) -> dict[str, s
         return {**env, "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
     if config == "b":
         return {**env, **otlp, "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none"}
+    if config == "d":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        return {
+            **env,
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "prometheus",
+            "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
+            "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+        }
     return {**env, **otlp, "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "otlp"}
 
 
