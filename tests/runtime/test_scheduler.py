@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import redis
-from purista.runtime import scheduler
+from purista.runtime import cli, scheduler
 from purista.runtime.app import get_bridge, get_client, get_jobs
 from purista.runtime.jobs import keys as job_keys
 from purista.runtime.project import SCHEDULES
 from purista.runtime.scheduler import Scheduler, decide, following, occurrence_id, previous
+from support import wait_for
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NIGHTLY = SCHEDULES["nightly"]  # cron "30 2 * * *" in Europe/Berlin
@@ -156,3 +160,34 @@ def test_status_shows_the_last_and_the_next_run(client: redis.Redis) -> None:
         "next_in": 5389.5,
         "pending_claims": 0,
     }
+
+
+def test_a_running_scheduler_beats_is_ready_and_stops_when_asked(
+    client: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PURISTA_HEALTH_DIR", str(tmp_path))
+    running = Scheduler([WORK], get_client(), get_bridge())
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(running.run()))
+    thread.start()
+    try:
+        assert wait_for((tmp_path / "ready").exists, 5)
+        assert (tmp_path / "heartbeat").exists()
+        # The first look begins the schedule now; the next occurrences fire on time.
+        assert wait_for(lambda: client.llen(job_keys("work")["pending"]) >= 1, 5)
+    finally:
+        running.stop()
+        thread.join(5)
+    assert codes == [0] and not (tmp_path / "ready").exists()
+
+
+def test_stats_show_each_schedules_last_and_next_run(client: redis.Redis) -> None:
+    at = int(_utc(2026, 1, 1))
+    Scheduler([WORK], get_client(), get_bridge()).fire(WORK, at)
+    figures = cli.collect_stats()
+    assert figures["schedules"]["workEach"]["last"] == "workEach@2026-01-01T00:00:00Z"
+    assert set(figures["schedules"]) == set(SCHEDULES)
+    table = cli.format_stats(figures)
+    row = next(line for line in table.splitlines() if line.startswith("workEach "))
+    assert "workEach@2026-01-01T00:00:00Z" in row
+    assert row.split()[2].startswith("workEach@")  # the next run
