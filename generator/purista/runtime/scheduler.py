@@ -264,28 +264,32 @@ class Scheduler:
             self._advance(keys=[state], args=[decision.handled])
 
     def recover(self, schedule: ScheduleInfo) -> None:
-        """Fire the occurrences whose claim expired before they were marked sent."""
+        """Fire the occurrences whose claim expired before they were marked sent.
+
+        Expiry is judged by Redis's clock, which set it, not by this host's.
+        """
         claims = keys(schedule.name)[1]
-        now_ms = int(time.time() * 1000)
+        seconds, micros = cast(tuple[int, int], self.client.time())
+        now_ms = seconds * 1000 + micros // 1000
         expired = cast(list[bytes], self.client.zrangebyscore(claims, "-inf", now_ms, 0, 20))
         for member in expired:
             if self.stopping.is_set():
                 return
-            at = int(member)
-            logger.warning(
-                "schedule %s: the claim of %s expired before it was sent; firing it",
-                schedule.name,
-                occurrence_id(schedule.name, at),
-            )
-            self.fire(schedule, at)
+            self.fire(schedule, int(member), recovering=True)
 
-    def fire(self, schedule: ScheduleInfo, at: int) -> bool:
+    def fire(self, schedule: ScheduleInfo, at: int, *, recovering: bool = False) -> bool:
         """Claim, send and mark one occurrence; False when another replica has it."""
         token = uuid.uuid4().hex
         claim = keys(schedule.name, at)
         if not self._claim(keys=claim, args=[token, self.claim_ttl_ms, at]):
             return False
         occurrence = occurrence_id(schedule.name, at)
+        if recovering:
+            logger.warning(
+                "schedule %s: the claim of %s expired before it was marked sent; sending it",
+                schedule.name,
+                occurrence,
+            )
         labels = {"purista.schedule": schedule.name}
         with telemetry.tracer.start_as_current_span(
             f"schedule {schedule.name}",
