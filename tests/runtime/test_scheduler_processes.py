@@ -27,7 +27,7 @@ CLAIM_TTL = "1"  # seconds: a claim left by a killed scheduler is fired again th
 def procs(redis_url: str, tmp_path: Path) -> Iterator[Any]:
     started = Processes()
 
-    def start(*args: str, name: str) -> subprocess.Popen[bytes]:
+    def start(*args: str, name: str, **extra: str) -> subprocess.Popen[bytes]:
         env = {
             "REDIS_URL": redis_url,
             "DOUBLE_RECORD": redis_url,
@@ -35,6 +35,7 @@ def procs(redis_url: str, tmp_path: Path) -> Iterator[Any]:
             "OTEL_TRACES_EXPORTER": "none",
             "OTEL_METRICS_EXPORTER": "none",
             "PURISTA_SCHEDULE_CLAIM_TTL": CLAIM_TTL,
+            **extra,
         }
         proc = started.start(
             [sys.executable, "-m", "runtime_double", *args],
@@ -70,7 +71,15 @@ def test_two_schedulers_fire_each_occurrence_once_though_one_is_killed(
     worker = procs("worker", "greeter", name="worker")
     assert wait_for(lambda: "ready." in _log(worker), 60), _log(worker)
     first = procs("scheduler", "--schedule", "greetEach", name="first")
-    second = procs("scheduler", "--schedule", "greetEach", name="second")
+    # The second prints its spans and, when it stops, its metrics.
+    second = procs(
+        "scheduler",
+        "--schedule",
+        "greetEach",
+        name="second",
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_METRICS_EXPORTER="console",
+    )
     # What a scheduler killed between claim and send leaves: a claim and nothing sent.
     ahead = int(time.time()) + 3
     claim = client.register_script(scheduler._CLAIM)
@@ -89,6 +98,10 @@ def test_two_schedulers_fire_each_occurrence_once_though_one_is_killed(
     assert fired == list(range(fired[0], fired[-1] + 1)), "an occurrence was lost"
     assert ahead in fired  # the claim left behind was fired by a living scheduler
     assert "the claim of greetEach" in _log(first) + _log(second)
+    # A span per firing, and the firings counted.
+    assert '"name": "schedule greetEach"' in _log(second)
+    assert '"purista.occurrence": "greetEach@' in _log(second)
+    assert "purista.schedule.fired" in _log(second)
 
 
 def _fired(client: redis.Redis, schedule: str) -> list[int]:
