@@ -149,7 +149,7 @@ class Decision:
 
     fire: tuple[int, ...]
     handled: int
-    skipped: int  # occurrences missed and not fired
+    skipped_until: int | None = None  # the last of the missed occurrences not fired
 
 
 def decide(schedule: ScheduleInfo, handled: int, now: float) -> Decision:
@@ -160,19 +160,19 @@ def decide(schedule: ScheduleInfo, handled: int, now: float) -> Decision:
     """
     latest = previous(schedule, now)
     if latest <= handled:
-        return Decision((), handled, 0)
+        return Decision((), handled)
     late = now - latest > GRACE
     gap_end = latest if late else previous(schedule, latest - 1)
     fire: list[int] = []
-    skipped = 0
+    skipped_until = None
     if gap_end > handled:
         if schedule.missed == "run_once":
             fire.append(gap_end)
         else:
-            skipped = 1
+            skipped_until = gap_end
     if not late:
         fire.append(latest)
-    return Decision(tuple(fire), latest, skipped)
+    return Decision(tuple(fire), latest, skipped_until)
 
 
 class Scheduler:
@@ -251,12 +251,12 @@ class Scheduler:
             self.client.hsetnx(state, "handled", str(int(now // 1)))
             return
         decision = decide(schedule, int(cast(bytes, raw)), now)
-        if decision.skipped:
+        if decision.skipped_until is not None:
             logger.warning(
                 "schedule %s: occurrences up to %s were missed while no scheduler ran; "
-                "skipped (missed: skip)",
+                "none is fired (missed: skip)",
                 schedule.name,
-                occurrence_id(schedule.name, decision.handled),
+                occurrence_id(schedule.name, decision.skipped_until),
             )
         for at in decision.fire:
             self.fire(schedule, at)
