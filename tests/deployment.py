@@ -14,6 +14,7 @@ DEPLOY_SPECS = {
     "shop": EXAMPLES / "shop.yaml",
     "scaled": ROOT / "tests" / "specs" / "scaled.yaml",
     "minimal": EXAMPLES / "minimal.yaml",
+    "schedules": ROOT / "tests" / "specs" / "schedules.yaml",
 }
 
 

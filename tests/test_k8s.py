@@ -264,6 +264,10 @@ def test_workers_match_the_spec_and_the_plan(deploy_projects: dict[str, Path], n
         assert RFC1123_LABEL.match(worker)
         pod = deployment["spec"]["template"]["spec"]
         main = container(deployment)
+        if row["kind"] == "scheduler":
+            check_scheduler(spec, row, deployment, package)
+            assert pdbs[worker]["spec"]["selector"] == deployment["spec"]["selector"]
+            continue
         svc = spec["services"][row["service"]]
         dep = svc.get("deployment", {})
         # replicas and the command
@@ -305,6 +309,23 @@ def test_workers_match_the_spec_and_the_plan(deploy_projects: dict[str, Path], n
         assert pdbs[worker]["spec"]["selector"] == deployment["spec"]["selector"]
         # a rolling update never runs more pods than planned
         assert deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
+
+
+def check_scheduler(
+    spec: dict[str, Any], row: dict[str, Any], deployment: dict[str, Any], package: str
+) -> None:
+    """The scheduler's Deployment: the spec's replicas (2 by default) and resources, no KEDA."""
+    wanted = spec.get("infrastructure", {}).get("scheduler", {})
+    assert deployment["spec"]["replicas"] == row["replicas"] == wanted.get("replicas", 2)
+    assert row["autoscale"] is None
+    main = container(deployment)
+    assert main["command"] == ["python", "-m", package, "scheduler"]
+    resources = wanted.get("resources", {})
+    want = {"cpu": resources.get("cpu", "100m"), "memory": resources.get("memory", "128Mi")}
+    assert main["resources"] == {"requests": want, "limits": want}
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace == row["grace_period_seconds"] >= 30
+    assert row["redis_connections_at_max"] == 2 * row["replicas"]
 
 
 @pytest.mark.parametrize("name", list(DEPLOY_SPECS))

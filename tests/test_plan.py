@@ -354,3 +354,31 @@ def test_an_image_on_a_registry_with_a_port_is_no_tag(tmp_path: Path) -> None:
     )
     result = purista("validate", "--spec", str(spec))
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
+
+
+def test_the_scheduler_is_planned_with_its_redis_connections(tmp_path: Path) -> None:
+    spec = ROOT / "tests" / "specs" / "schedules.yaml"
+    code, plan, _ = plan_json(spec)
+    assert code == 0
+    scheduler = by_name(plan)["scheduler"]
+    assert (scheduler["kind"], scheduler["command"], scheduler["autoscale"]) == (
+        "scheduler",
+        ["scheduler"],
+        None,
+    )
+    # 2 replicas (the spec's), each a client for claims and enqueues and a broker connection.
+    assert (scheduler["replicas"], scheduler["redis_connections_at_max"]) == (2, 2 * 2)
+    assert scheduler["db_connections_at_max"] == 0
+    assert plan["redis"]["used_at_max"] == sum(
+        w["redis_connections_at_max"] for w in plan["workers"]
+    )
+    text = purista("plan", "--spec", str(spec)).stdout
+    assert any(line.split()[:3] == ["scheduler", "2", "2"] for line in text.splitlines()), text
+    # Without schedules there is no scheduler.
+    assert "scheduler" not in by_name(plan_json(EXAMPLES / "shop.yaml")[1])
+    # Its replicas and resources come from `infrastructure.scheduler` (2 by default).
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(
+        spec.read_text().replace("  scheduler: {replicas: 2,", "  scheduler: {replicas: 3,")
+    )
+    assert by_name(plan_json(plain)[1])["scheduler"]["replicas"] == 3

@@ -515,7 +515,11 @@ def _size_for_rates(plan: Plan, texts: list[str], kept: Path, *, as_json: bool) 
 
 def _plan_row(w: Worker) -> tuple[str, ...]:
     c = w.capacity
-    label = f"{w.name} v{w.version}" if w.kind == "service" else f"{w.name} (jobs)"
+    label = {
+        "service": f"{w.name} v{w.version}",
+        "queue": f"{w.name} (jobs)",
+        "scheduler": w.name,
+    }[w.kind]
     numbers = (
         w.replicas,
         w.max_replicas,

@@ -41,6 +41,7 @@ from purista.spec.names import (
     words,
 )
 from purista.spec.text import check_text
+from purista.validate_schedules import check_schedules
 
 JSON_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 SUPPORTED_DRAFTS = (Draft202012Validator, Draft7Validator)
@@ -87,6 +88,7 @@ def validate_spec(loaded: LoadedSpec, refs: set[Path] | None = None) -> Spec:
     errors.extend(_check_invoke_graph(spec, pos))
     errors.extend(_check_names(spec, pos))
     errors.extend(_check_deployment(spec, pos))
+    errors.extend(check_schedules(spec, pos))
     if errors:
         raise SpecErrors(errors)
     return spec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -44,8 +45,16 @@ def test_to_header_and_back_is_the_same_message() -> None:
         "trace_id": message.trace_id,
         "principal_id": "user-1",
         "tenant_id": None,
+        "occurrence_id": None,
     }
     assert Message.from_header(header, "celery-task-id") == message
+
+
+def test_the_occurrence_of_a_schedule_follows_the_flow() -> None:
+    fired = replace(Message.first(), occurrence_id="nightly@2026-03-29T01:00:00Z")
+    sent = fired.next()
+    assert sent.occurrence_id == "nightly@2026-03-29T01:00:00Z" != fired.message_id
+    assert Message.from_header(sent.to_header(), "task-1") == sent
 
 
 @pytest.mark.parametrize("header", [None, "purista", ["message_id", "m"], 7])

@@ -1,10 +1,19 @@
-"""The double of a rendered `_purista/project.py`: two services, an event, a job queue."""
+"""The double of a rendered `_purista/project.py`: two services, an event, a job queue,
+schedules of each kind."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from purista.runtime.info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
+from purista.runtime.info import (
+    CommandInfo,
+    QueueInfo,
+    Route,
+    ScheduleInfo,
+    ServiceInfo,
+    Tracing,
+    WorkerInfo,
+)
 
 PROJECT = "rtdouble"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -104,3 +113,56 @@ WORKERS: tuple[WorkerInfo, ...] = (
     WorkerInfo(name="rtdouble-shouter-v1", args=("worker", "shouter"), grace_period=35),
     WorkerInfo(name="rtdouble-work", args=("worker", "--queue", "work"), grace_period=32),
 )
+
+SCHEDULES: dict[str, ScheduleInfo] = {
+    "greetEach": ScheduleInfo(
+        name="greetEach",
+        cron=None,
+        every=1,
+        timezone="UTC",
+        kind="invoke",
+        target="greeter.v1.greet",
+        payload={"name": "scheduled"},
+        missed="skip",
+    ),
+    "workEach": ScheduleInfo(
+        name="workEach",
+        cron=None,
+        every=1,
+        timezone="UTC",
+        kind="enqueue",
+        target="work",
+        payload={"task": "ok"},
+        missed="run_once",
+    ),
+    "workEachSkip": ScheduleInfo(
+        name="workEachSkip",
+        cron=None,
+        every=1,
+        timezone="UTC",
+        kind="enqueue",
+        target="work",
+        payload={"task": "ok"},
+        missed="skip",
+    ),
+    "greetedEach": ScheduleInfo(
+        name="greetedEach",
+        cron=None,
+        every=1,
+        timezone="UTC",
+        kind="emit",
+        target="greeted",
+        payload={"name": "scheduled"},
+        missed="skip",
+    ),
+    "nightly": ScheduleInfo(
+        name="nightly",
+        cron="30 2 * * *",
+        every=None,
+        timezone="Europe/Berlin",
+        kind="emit",
+        target="greeted",
+        payload={"name": "nightly"},
+        missed="skip",
+    ),
+}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from purista.paths import runtime_modules
 from purista.plan.examples import example_for
@@ -23,6 +23,7 @@ from purista.plan.model import (
     QueueLink,
     QueueSettings,
     Route,
+    Schedule,
     Service,
 )
 from purista.plan.workers import build_deploy
@@ -95,7 +96,43 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
     )
     deploy = build_deploy(model, project, services)
     files = _files(project, services, deploy)
-    return Plan(project, plan_events, services, deploy, files, spec_text, _first(model, services))
+    return Plan(
+        project,
+        plan_events,
+        services,
+        deploy,
+        files,
+        spec_text,
+        _first(model, services),
+        _schedules(model),
+    )
+
+
+def _schedules(model: spec.Spec) -> tuple[Schedule, ...]:
+    """The schedules, by name; each has exactly one target (validation made sure)."""
+    out = []
+    for name, schedule in sorted(model.schedules.items()):
+        kind: Literal["enqueue", "invoke", "emit"]
+        if schedule.enqueue is not None:
+            kind, target = "enqueue", schedule.enqueue
+        elif schedule.invoke is not None:
+            kind, target = "invoke", schedule.invoke
+        else:
+            kind, target = "emit", str(schedule.emit)
+        out.append(
+            Schedule(
+                name=name,
+                description=schedule.description,
+                cron=schedule.cron,
+                every=schedule.every,
+                timezone=schedule.timezone,
+                kind=kind,
+                target=target,
+                payload=json.dumps(schedule.payload, separators=(",", ":")),
+                missed=schedule.missed,
+            )
+        )
+    return tuple(out)
 
 
 def _first(model: spec.Spec, services: tuple[Service, ...]) -> Handler | None:

@@ -14,25 +14,27 @@ store, replies, job leases) and the client invokes wait on for their reply (a
 short socket timeout of its own); a job worker stores no Celery results.
 Besides those, a Celery worker's main process holds 4 (measured: the consumer's
 BRPOP, acknowledgements, the remote-control pub/sub and one more kombu keeps),
-and a job worker's lease keeper holds 1.
+and a job worker's lease keeper holds 1. A scheduler is one process with 2: its
+runtime client (claims, job enqueues) and the broker connection it sends through.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
-from purista.plan.model import Budget, Capacity, Deploy, PoolKind, Worker
+from purista.plan.model import Budget, Capacity, Deploy, PoolKind, Worker, WorkerKind
 
 CELERY_CONSUMER_CONNECTIONS = 4
 CELERY_SLOT_CONNECTIONS = 4  # producer, result backend, runtime client, reply waits
 JOB_KEEPER_CONNECTIONS = 1
 JOB_SLOT_CONNECTIONS = 3  # producer, runtime client, reply waits
 DB_CONNECTIONS_PER_SLOT = 1  # a slot runs one message at a time
+SCHEDULER_CONNECTIONS = 2  # runtime client (claims, enqueues), broker producer
 
 
 def capacity(
-    kind: Literal["service", "queue"],
+    kind: WorkerKind,
     pool: PoolKind,
     concurrency: int,
     max_replicas: int,
@@ -40,7 +42,9 @@ def capacity(
     uses_database: bool,
 ) -> Capacity:
     """The connections of one worker, by process, instance and at `max_replicas`."""
-    if kind == "queue":
+    if kind == "scheduler":
+        processes, slots, consumer, per_slot = 1, 1, 0, SCHEDULER_CONNECTIONS
+    elif kind == "queue":
         processes, slots = 1, concurrency
         consumer, per_slot = JOB_KEEPER_CONNECTIONS, JOB_SLOT_CONNECTIONS
     elif pool == "prefork":
@@ -85,6 +89,8 @@ def budget(
 
 
 def _label(worker: Worker) -> str:
+    if worker.kind == "scheduler":
+        return "scheduler"
     if worker.kind == "queue":
         return f"job queue {worker.name}"
     return f"{worker.name} v{worker.version}"
@@ -165,6 +171,8 @@ def report(deploy: Deploy) -> dict[str, Any]:
 def _redis_by_use(w: Worker) -> dict[str, int]:
     """An instance's Redis connections by what they are for (each slot runs one message)."""
     slots = w.concurrency  # prefork: C children x 1; threads and job workers: 1 process x C
+    if w.kind == "scheduler":
+        return {"broker": 1, "results": 0, "state_replies_and_jobs": 1, "invoke_waits": 0}
     if w.kind == "queue":
         return {
             "broker": slots,

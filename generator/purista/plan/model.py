@@ -10,6 +10,7 @@ from typing import Literal
 
 Owner = Literal["generated", "user", "merged"]
 HandlerKind = Literal["command", "subscription", "queue"]
+WorkerKind = Literal["service", "queue", "scheduler"]
 PoolKind = Literal["prefork", "threads"]
 
 
@@ -187,6 +188,28 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A message sent on a timetable by `python -m <package> scheduler`."""
+
+    name: str
+    description: str
+    cron: str | None
+    every: int | None
+    timezone: str
+    kind: Literal["enqueue", "invoke", "emit"]
+    target: str
+    payload: str  # the constant payload, as JSON
+    missed: Literal["skip", "run_once"]
+
+    @property
+    def when(self) -> str:
+        """The timetable in words, for the README."""
+        if self.cron is not None:
+            return f"cron `{self.cron}` ({self.timezone})"
+        return f"every {self.every} s"
+
+
+@dataclass(frozen=True)
 class Project:
     """Project-wide names and infrastructure defaults."""
 
@@ -235,8 +258,8 @@ class Capacity:
 class Worker:
     """One kind of worker process: a service's Celery worker or a job queue's worker."""
 
-    name: str  # the service's or the queue's name, as the spec spells it
-    kind: Literal["service", "queue"]
+    name: str  # the service's or the queue's name, as the spec spells it (or `scheduler`)
+    kind: WorkerKind
     service: str
     version: int
     kube_name: str
@@ -333,6 +356,7 @@ class Plan:
     #: The command the spec lists first (services and commands in the order written):
     #: the one the README invokes.
     first_command: Handler | None = None
+    schedules: tuple[Schedule, ...] = ()
 
     def service(self, name: str) -> Service:
         """The service called `name`."""

@@ -14,6 +14,8 @@ from purista.spec.names import KubeName
 # Seconds a worker gets, beyond its longest handler, to stop consuming, finish,
 # acknowledge and exit after SIGTERM; part of terminationGracePeriodSeconds.
 SHUTDOWN_WINDOW = 30
+# The longest a scheduler keeps trying to send one firing while Redis cannot take it.
+SCHEDULER_SEND_PATIENCE = 10
 
 
 def build_deploy(model: spec.Spec, project: Project, services: tuple[Service, ...]) -> Deploy:
@@ -63,6 +65,8 @@ def build_deploy(model: spec.Spec, project: Project, services: tuple[Service, ..
                     autoscale=autoscale,
                 )
             )
+    if model.schedules:
+        workers.append(_scheduler(model, project))
     database = None
     if infra.database is not None:
         database = budget(
@@ -126,6 +130,31 @@ def _worker(
         capacity=capacity(
             kind, pool, concurrency, max_replicas, uses_database=service.uses_database
         ),
+    )
+
+
+def _scheduler(model: spec.Spec, project: Project) -> Worker:
+    """`python -m <package> scheduler`: one process, no handlers, no autoscaling."""
+    scheduler = model.infrastructure.scheduler
+    return Worker(
+        name="scheduler",
+        kind="scheduler",
+        service="",
+        version=0,
+        kube_name=KubeName(project.name, "scheduler"),
+        args=("scheduler",),
+        lists=(),
+        replicas=scheduler.replicas,
+        max_replicas=scheduler.replicas,
+        autoscale=None,
+        pool="threads",
+        concurrency=1,
+        cpu=scheduler.resources.cpu,
+        memory=scheduler.resources.memory,
+        longest_timeout=SCHEDULER_SEND_PATIENCE,
+        grace_period=SCHEDULER_SEND_PATIENCE + SHUTDOWN_WINDOW,
+        uses_database=False,
+        capacity=capacity("scheduler", "threads", 1, scheduler.replicas, uses_database=False),
     )
 
 

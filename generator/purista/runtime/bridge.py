@@ -220,6 +220,32 @@ class CeleryBridge:
                 return answer[1]
         return None
 
+    def post(
+        self, target: CommandInfo, payload: dict[str, Any], message: Message, patience: float
+    ) -> None:
+        """Send a command without waiting for its output (a schedule's firing).
+
+        The command runs once it is sent; its output is kept in the result backend like
+        a plain Celery client's call. `patience`: seconds to keep trying while Redis
+        refuses the message.
+        """
+        check_size(json.dumps(payload), self._max_payload, target.task)
+        sent = message.next()
+        with telemetry.tracer.start_as_current_span(
+            f"invoke {target.task}",
+            kind=SpanKind.PRODUCER,
+            attributes={"messaging.destination.name": target.queue, "purista.target": target.task},
+        ):
+            header = marked({**sent.to_header(), "trace_context": telemetry.inject({})})
+            self._sender.send(
+                target.task,
+                payload,
+                target.queue,
+                header,
+                task_id=sent.message_id,
+                deadline=time.monotonic() + patience,
+            )
+
     def emit(self, event: str, payload: dict[str, Any], message: Message) -> None:
         """Send one message per subscription; an event nobody subscribes to costs nothing."""
         routes = EVENT_ROUTES.get(event, ())

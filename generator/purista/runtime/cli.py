@@ -24,7 +24,16 @@ from .context import Message
 from .errors import InvalidPayload, SettingsError
 from .info import PACKAGE, QueueInfo
 from .jobs import MAX_DELAY
-from .project import COMMANDS, EVENT_ROUTES, EXAMPLES, PROJECT, QUEUES, SERVICES, SUBSCRIPTIONS
+from .project import (
+    COMMANDS,
+    EVENT_ROUTES,
+    EXAMPLES,
+    PROJECT,
+    QUEUES,
+    SCHEDULES,
+    SERVICES,
+    SUBSCRIPTIONS,
+)
 
 if TYPE_CHECKING:
     from .inprocess import InProcessBridge
@@ -90,6 +99,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--loglevel", default="INFO", type=_loglevel, help="|".join(LOG_LEVELS))
     worker.set_defaults(run=_worker)
+
+    scheduler = commands.add_parser(
+        "scheduler", help="fire the spec's schedules, each occurrence once however many run"
+    )
+    scheduler.add_argument(
+        "--schedule",
+        action="append",
+        choices=sorted(SCHEDULES),
+        help="fire only this schedule (repeatable; default: all)",
+    )
+    scheduler.add_argument("--loglevel", default="INFO", type=_loglevel, help="|".join(LOG_LEVELS))
+    scheduler.set_defaults(run=_scheduler)
 
     dev = commands.add_parser("dev", help="run every worker of the project here, until Ctrl-C")
     dev.add_argument(
@@ -233,6 +254,14 @@ def _worker(args: argparse.Namespace) -> int:
     return run_worker(
         args.service, concurrency=args.concurrency, pool=args.pool, loglevel=args.loglevel
     )
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    if not SCHEDULES:
+        raise UsageError("the spec has no schedules")
+    from .scheduler import run_scheduler
+
+    return run_scheduler(args.schedule or (), loglevel=args.loglevel)
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -526,7 +555,7 @@ def collect_stats() -> dict[str, Any]:
         depths = pipe.execute()
     waiting = dict(zip(subscriptions, depths[len(SERVICES) :], strict=True))
     delivery = {name: store.stats(SUBSCRIPTIONS[name]) for name in subscriptions}
-    return {
+    figures = {
         "queues": {name: store.stats(info) for name, info in sorted(QUEUES.items())},
         "commands": {s.queue: depth for s, depth in zip(SERVICES.values(), depths, strict=False)},
         "subscriptions": {
@@ -538,6 +567,11 @@ def collect_stats() -> dict[str, Any]:
             for name in subscriptions
         },
     }
+    if SCHEDULES:
+        from .scheduler import status
+
+        figures["schedules"] = status(client, SCHEDULES.values(), time.time())
+    return figures
 
 
 def format_stats(figures: dict[str, Any]) -> str:
@@ -558,4 +592,12 @@ def format_stats(figures: dict[str, Any]) -> str:
         sub.format(name, s["waiting"], s["retrying"], s["dead_letters"])
         for name, s in figures["subscriptions"].items()
     )
+    if figures.get("schedules"):
+        lines.append("")
+        when = "{:<24} {:<48} {:<48}"
+        lines.append(when.format("schedule", "last run", "next run"))
+        lines.extend(
+            when.format(name, s["last"] or "-", f"{s['next']} (in {s['next_in']:g} s)")
+            for name, s in figures["schedules"].items()
+        )
     return "\n".join(lines)

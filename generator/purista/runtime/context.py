@@ -21,14 +21,18 @@ HEADER = "purista"
 class Message:
     """Metadata of the message being handled, set by the first caller and passed down unchanged.
 
-    Only `message_id` is new for every message; the trace, principal and tenant
-    follow the whole flow of invokes, events and jobs.
+    Only `message_id` is new for every message; the trace, principal, tenant and
+    occurrence follow the whole flow of invokes, events and jobs. `occurrence_id` is set
+    on a flow a schedule started: the schedule's name and the occurrence's time in UTC
+    (`nightlyReport@2026-03-29T01:00:00Z`), the same for every send of that occurrence,
+    so a consumer can tell a repeated firing from a new one.
     """
 
     message_id: str
     trace_id: str
     principal_id: str | None = None
     tenant_id: str | None = None
+    occurrence_id: str | None = None
 
     @classmethod
     def first(cls, principal_id: str | None = None, tenant_id: str | None = None) -> Message:
@@ -58,6 +62,7 @@ class Message:
             trace_id=text("trace_id") or message_id,
             principal_id=text("principal_id"),
             tenant_id=text("tenant_id"),
+            occurrence_id=text("occurrence_id"),
         )
 
 

@@ -8,7 +8,7 @@ the spec; every other module is the same in every project.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 #: The project's import package (`<package>` in `python -m <package>`).
 PACKAGE = __name__.split(".")[0]
@@ -83,3 +83,20 @@ class Tracing:
     exporter: str
     endpoint: str
     sample_ratio: float
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """A schedule: when it fires (`cron` in `timezone`, or `every` seconds), what and how.
+
+    `kind` is `enqueue`, `invoke` or `emit`, and `target` the queue, command or event.
+    """
+
+    name: str
+    cron: str | None
+    every: int | None
+    timezone: str
+    kind: Literal["enqueue", "invoke", "emit"]
+    target: str
+    payload: dict[str, Any]
+    missed: Literal["skip", "run_once"]

@@ -6,7 +6,15 @@ tests give the runtime a small double of it (`tests/runtime_double/project.py`).
 
 from typing import Any
 
-from .info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
+from .info import (
+    CommandInfo,
+    QueueInfo,
+    Route,
+    ScheduleInfo,
+    ServiceInfo,
+    Tracing,
+    WorkerInfo,
+)
 
 PROJECT: str
 DEFAULT_REDIS_URL: str
@@ -19,3 +27,4 @@ QUEUES: dict[str, QueueInfo]
 SUBSCRIPTIONS: dict[str, QueueInfo]
 WORKERS: tuple[WorkerInfo, ...]
 EXAMPLES: dict[str, Any]
+SCHEDULES: dict[str, ScheduleInfo]

@@ -93,6 +93,24 @@ class Kubernetes(_Model):
     """The image tag the base manifests use; overlays set each release's tag or digest."""
 
 
+class Resources(_Model):
+    """Requests (and limits) of one instance."""
+
+    cpu: Quantity = "100m"
+    """CPU request and limit of one instance (a Kubernetes quantity)."""
+    memory: Quantity = "128Mi"
+    """Memory request and limit of one instance (a Kubernetes quantity)."""
+
+
+class Scheduler(_Model):
+    """The scheduler's own Deployment: `python -m <package> scheduler`."""
+
+    replicas: Annotated[int, Field(ge=1)] = 2
+    """Scheduler instances; each occurrence fires once however many run (a Redis claim each)."""
+    resources: Resources = Resources()
+    """CPU and memory of one scheduler instance."""
+
+
 class Infrastructure(_Model):
     """Shared infrastructure of every service."""
 
@@ -105,6 +123,8 @@ class Infrastructure(_Model):
     """OpenTelemetry defaults; without this block nothing is exported unless `OTEL_*` says so."""
     kubernetes: Kubernetes = Kubernetes()
     """Namespace, image and tag of the generated manifests."""
+    scheduler: Scheduler = Scheduler()
+    """Replicas and resources of the scheduler (deployed only when the spec has `schedules`)."""
 
 
 class Event(_Model):
@@ -114,15 +134,6 @@ class Event(_Model):
     """What happened, for docstrings and the README."""
     payload: JsonSchema = Field(default_factory=_object_schema)
     """The event's data: a JSON Schema of an object, inline or a `$ref` to a file."""
-
-
-class Resources(_Model):
-    """Requests (and limits) of one instance."""
-
-    cpu: Quantity = "100m"
-    """CPU request and limit of one instance (a Kubernetes quantity)."""
-    memory: Quantity = "128Mi"
-    """Memory request and limit of one instance (a Kubernetes quantity)."""
 
 
 class Autoscale(_Model):
@@ -260,6 +271,35 @@ class Queue(_Handler):
     """Jobs with an expired lease taken back per Redis call."""
 
 
+class Schedule(_Model):
+    """A message sent on a timetable: a job enqueued, a command invoked or an event emitted.
+
+    Exactly one of `cron` and `every`, and exactly one of `enqueue`, `invoke` and `emit`.
+    Each occurrence fires once however many schedulers run.
+    """
+
+    description: str = ""
+    """What the schedule is for, for the README."""
+    cron: str | None = None
+    """A cron expression of 5 fields (minute hour day-of-month month day-of-week), read in
+    `timezone`: `0 3 * * *` is 03:00 every day."""
+    every: Annotated[int, Field(ge=1, le=366 * 86400)] | None = None
+    """Seconds between occurrences, counted from the Unix epoch (so every scheduler computes
+    the same times): `every: 300` fires at :00, :05, :10, ... of each hour, in UTC."""
+    timezone: str = "UTC"
+    """The IANA time zone `cron` is read in (`Europe/Berlin`); not used with `every`."""
+    enqueue: Name | None = None
+    """The job queue a job is added to (its idempotency key is the occurrence id)."""
+    invoke: CommandRef | None = None
+    """The command sent, `<service>.v<N>.<command>`; nobody waits for its output."""
+    emit: Name | None = None
+    """The event published."""
+    payload: dict[str, Any] = Field(default_factory=dict)
+    """The constant payload sent each time; it must satisfy the target's schema."""
+    missed: Literal["skip", "run_once"] = "skip"
+    """Occurrences missed while no scheduler ran: `skip` them, or `run_once` for the whole gap."""
+
+
 class Service(_Model):
     """A stateless service: commands, subscriptions and job queues."""
 
@@ -304,3 +344,5 @@ class Spec(_Model):
     """Events, by name."""
     services: Annotated[dict[Name, Service], Field(min_length=1)]
     """Services, by name; at least one."""
+    schedules: dict[Name, Schedule] = Field(default_factory=dict)
+    """Messages sent on a timetable, by name: `python -m <package> scheduler` fires them."""

@@ -23,5 +23,8 @@ def record(calls: list[dict[str, Any]], handler: str, entry: dict[str, Any], **e
         if getattr(_local, "client", None) is None:
             _local.client = redis.Redis.from_url(url)
         line = {k: v for k, v in entry.items() if isinstance(v, str | int | float | bool)}
+        occurrence = getattr(entry.get("message"), "occurrence_id", None)
+        if occurrence:
+            line["occurrence"] = occurrence
         line.update(extra, at=time.time(), pid=os.getpid())
         _local.client.rpush(f"double:calls:{handler}", json.dumps(line))

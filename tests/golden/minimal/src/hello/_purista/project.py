@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
+from .info import (
+    CommandInfo,
+    QueueInfo,
+    Route,
+    ScheduleInfo,
+    ServiceInfo,
+    Tracing,
+    WorkerInfo,
+)
 
 PROJECT = "hello"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -48,6 +56,9 @@ SUBSCRIPTIONS: dict[str, QueueInfo] = {}
 EXAMPLES: dict[str, Any] = {
     "greeter.v1.greet": {"name": "example"},
 }
+
+# What `python -m hello scheduler` fires, by schedule name.
+SCHEDULES: dict[str, ScheduleInfo] = {}
 
 # Every worker `dev` starts (one of each), with its Kubernetes grace period.
 WORKERS: tuple[WorkerInfo, ...] = (

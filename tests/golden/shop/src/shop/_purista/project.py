@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
+from .info import (
+    CommandInfo,
+    QueueInfo,
+    Route,
+    ScheduleInfo,
+    ServiceInfo,
+    Tracing,
+    WorkerInfo,
+)
 
 PROJECT = "shop"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -126,6 +134,9 @@ EXAMPLES: dict[str, Any] = {
     "orderPlaced": {"orderId": "example", "userId": "example", "total": 1},
     "userSignedUp": {"userId": "example", "email": "user@example.org"},
 }
+
+# What `python -m shop scheduler` fires, by schedule name.
+SCHEDULES: dict[str, ScheduleInfo] = {}
 
 # Every worker `dev` starts (one of each), with its Kubernetes grace period.
 WORKERS: tuple[WorkerInfo, ...] = (
