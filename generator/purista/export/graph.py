@@ -24,12 +24,12 @@ _SHAPES = {
     "queue": '[("{}")]',
     "event": '{{{{"{}"}}}}',
 }
-_STYLES = (
-    "classDef command fill:#e8f0fe,stroke:#3465a4",
-    "classDef subscription fill:#e9f7e4,stroke:#4e9a06",
-    "classDef queue fill:#fff3e0,stroke:#c17d11",
-    "classDef event fill:#f4e8fb,stroke:#75507b",
-)
+_STYLES = {
+    "command": "fill:#e8f0fe,stroke:#3465a4",
+    "subscription": "fill:#e9f7e4,stroke:#4e9a06",
+    "queue": "fill:#fff3e0,stroke:#c17d11",
+    "event": "fill:#f4e8fb,stroke:#75507b",
+}
 
 
 def document(plan: Plan) -> str:
@@ -52,8 +52,9 @@ def document(plan: Plan) -> str:
         lines.append("  end")
         edges += (edge for h in handlers for edge in _edges(ids, h))
     lines += (f"  {edge}" for edge in edges)
-    lines += (f"  {style}" for style in _STYLES)
-    lines += (f"  class {','.join(nodes)} {kind}" for kind, nodes in kinds.items() if nodes)
+    for kind, nodes in kinds.items():
+        if nodes:
+            lines += (f"  classDef {kind} {_STYLES[kind]}", f"  class {','.join(nodes)} {kind}")
     return "\n".join(lines) + "\n"
 
 
