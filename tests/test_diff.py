@@ -214,6 +214,19 @@ def _output_required_field(s: Spec) -> None:
     _get_user_output(s)["required"].append("displayName")
 
 
+def _id_under_defs(s: Spec) -> None:
+    get_user_payload(s)["$defs"] = {"Id": {"type": "string"}}
+    get_user_payload(s)["properties"]["userId"] = {"$ref": "#/$defs/Id"}
+
+
+def _longest_id(s: Spec) -> None:
+    get_user_payload(s)["$defs"]["Id"]["maxLength"] = 64
+
+
+def _closed_output(s: Spec) -> None:
+    _get_user_output(s)["additionalProperties"] = False
+
+
 def _new_invoke(s: Spec) -> None:
     s["services"]["email"]["subscriptions"]["welcomeNewUser"]["can_invoke"] = ["user.v1.getUser"]
 
@@ -343,6 +356,20 @@ CASES: dict[str, Case] = {
         [(f"{GET_USER}.output.properties.displayName", "breaking", CALLERS,
           "field `displayName` removed")],
         1,
+    ),
+    "output field removed under additionalProperties false": Case(
+        _drop_display_name,
+        [(f"{GET_USER}.output.properties.displayName", "breaking", CALLERS,
+          "field `displayName` removed while `additionalProperties` is false")],
+        1,
+        before=_closed_output,
+    ),
+    "narrowed schema under $defs": Case(
+        _longest_id,
+        [(f"{GET_USER}.payload.properties.userId.maxLength", "breaking", CALLERS,
+          "`maxLength` 64 added")],
+        1,
+        before=_id_under_defs,
     ),
     "output field retyped": Case(
         _email_as_number,

@@ -631,13 +631,16 @@ def _write_file(path: Path, text: str) -> None:
         os.umask(mask)
         mode = 0o666 & ~mask
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path())
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             os.fchmod(fh.fileno(), mode)
         os.replace(tmp, path)
     except OSError as exc:
-        with contextlib.suppress(OSError, UnboundLocalError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 

@@ -182,9 +182,9 @@ class _Walk:
             if name in before and name in after:
                 self.node(before[name], after[name], at, *seen)
             elif name in before:
-                if _closed(new):
+                if _closed(new):  # senders of it are refused, readers of it get nothing
                     message = f"field `{name}` removed while `additionalProperties` is false"
-                    self.add(at, "narrows", message)
+                    self.add(at, "changes", message)
                 else:
                     self.add(at, "widens", f"field `{name}` removed")
             elif name not in required[1]:
