@@ -647,3 +647,17 @@ def test_git_revision_problems_are_errors_with_a_place(tmp_path: Path) -> None:
         ran = cli("diff", rev, cwd=repo)
         assert ran.returncode == 2, rev
         assert ran.stderr.count("\n") == 1, ran.stderr
+
+
+def test_a_breaking_event_change_is_not_covered_by_new_versions(tmp_path: Path) -> None:
+    old = shop()
+    new = copy.deepcopy(old)
+    _event_required_field(new)
+    for service in new["services"].values():
+        service["version"] += 1
+    cmd(new, "order", "placeOrder")["can_invoke"] = ["user.v2.getUser"]
+    ran = cli("diff", str(write(tmp_path / "a.yaml", old)), str(write(tmp_path / "b.yaml", new)))
+    assert ran.returncode == 1
+    assert "1 breaking change not covered by a new version" in ran.stderr
+    assert "events.orderPlaced.payload.properties.currency" in ran.stderr
+    assert "add a new event beside it" in ran.stderr

@@ -698,11 +698,12 @@ def diff_command(
         )
     uncovered = found.uncovered
     if uncovered:
+        events = any(c.path.startswith("events.") for c in uncovered)
         raise CheckFailed(
             f"{len(uncovered)} breaking change{'s' if len(uncovered) != 1 else ''} "
-            "not covered by a new version (first: "
-            f"{uncovered[0].path}: {uncovered[0].message}); give the service a new "
-            "`version`, or keep the contract"
+            f"not covered by a new version (first: {uncovered[0].path}: "
+            f"{uncovered[0].message}); keep the old contract, or give the service a new "
+            "`version`" + (" (an event has none: add a new event beside it)" if events else "")
         )
 
 

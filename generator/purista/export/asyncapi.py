@@ -56,6 +56,13 @@ result. An event is sent to one queue per subscription. A job is kept in Redis u
 """
 
 
+#: Where a command's call is identified: the result of a call is kept under its task id.
+_TASK_ID = {
+    "description": "The Celery task id; the output is stored as `celery-task-meta-<id>`.",
+    "location": "$message.header#/id",
+}
+
+
 def _versions(model: spec.Spec, plan: Plan) -> Iterator[tuple[Service, spec.Service]]:
     """Each service version of the plan, with its block in the spec."""
     for service in plan.services:
@@ -148,9 +155,10 @@ class _Document:
             base = f"command.{h.task}"
             self.schema(f"{base}.payload", command.payload)
             self.schema(f"{base}.output", command.output)
-            requests[h.name] = self._message(f"{base}.payload", h.name, h.description)
+            requests[h.name] = self._message(f"{base}.payload", h.task, h.description)
+            self.messages[f"{base}.payload"]["correlationId"] = _TASK_ID
             answers[h.name] = self._message(
-                f"{base}.output", f"{h.name} output", f"The output of `{h.task}`."
+                f"{base}.output", f"{h.task}.output", f"The output of `{h.task}`."
             )
         self.channels[channel] = {
             "address": service.queue,
