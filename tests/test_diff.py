@@ -661,3 +661,13 @@ def test_a_breaking_event_change_is_not_covered_by_new_versions(tmp_path: Path) 
     assert "1 breaking change not covered by a new version" in ran.stderr
     assert "events.orderPlaced.payload.properties.currency" in ran.stderr
     assert "add a new event beside it" in ran.stderr
+
+
+def test_a_change_covered_by_a_new_version_says_so(tmp_path: Path) -> None:
+    old = shop()
+    new = copy.deepcopy(old)
+    _new_version_with_required_field(new)
+    ran = cli("diff", str(write(tmp_path / "a.yaml", old)), str(write(tmp_path / "b.yaml", new)))
+    assert ran.returncode == 0, ran.stderr
+    line = next(x for x in ran.stdout.splitlines() if "payload.properties.tenant" in x)
+    assert line.endswith("new required field `tenant` (breaks order.v1) [covered: a new version]")

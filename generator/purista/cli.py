@@ -690,7 +690,9 @@ def diff_command(
         width = max((len(c.kind) for c in found.changes), default=0)
         for c in found.changes:
             breaks = f" (breaks {', '.join(c.breaks)})" if c.breaks else ""
-            out.print(f"{c.kind.ljust(width)}  {c.path}: {c.message}{breaks}", markup=False)
+            covered = " [covered: a new version]" if c.covered else ""
+            line = f"{c.kind.ljust(width)}  {c.path}: {c.message}{breaks}{covered}"
+            out.print(line, markup=False)
         count = len(found.changes)
         out.print(
             f"{count} change{'s' if count != 1 else ''}, {len(found.breaking)} breaking",
