@@ -100,7 +100,6 @@ class _Document:
         self.operations: dict[str, Any] = {}
         self.messages: dict[str, Any] = {}
         self.schemas: dict[str, Any] = {}
-        self.project = plan.project.name
         self.senders = _senders(plan)
 
     def service(self, service: Service, block: spec.Service, model: spec.Spec) -> None:
