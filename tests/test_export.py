@@ -22,7 +22,7 @@ from purista.load import load_spec
 from purista.plan import Plan
 from purista.render import render
 from purista.spec import pointer
-from support import EXAMPLES, ROOT, Golden
+from support import EXAMPLES, ROOT
 
 SPECS = {
     "shop": EXAMPLES / "shop.yaml",
@@ -31,7 +31,6 @@ SPECS = {
     "jobs": ROOT / "tests" / "specs" / "jobs.yaml",
     "refs": ROOT / "tests" / "specs" / "refs" / "purista.yaml",
 }
-GRAPH_GOLDEN = ROOT / "tests" / "golden" / "graphs" / "shop.mmd"
 
 
 @cache
@@ -255,15 +254,6 @@ def parse_flowchart(text: str) -> tuple[dict[str, str], set[tuple[str, str, str]
     assert group is None, "subgraph not closed"
     assert set(classes) == set(nodes)
     return nodes, edges, classes
-
-
-def test_graph_of_the_shop_is_its_golden_file() -> None:
-    text = export("graph", SPECS["shop"], "--format", "mermaid")
-    if Golden.update:
-        GRAPH_GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GRAPH_GOLDEN.write_text(text, encoding="utf-8")
-    refresh = "pytest --update-golden tests/test_export.py -k golden"
-    assert text == GRAPH_GOLDEN.read_text(encoding="utf-8"), f"refresh with: {refresh}"
 
 
 def test_graph_of_the_shop_shows_who_invokes_emits_enqueues_and_subscribes() -> None:
