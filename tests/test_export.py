@@ -320,3 +320,12 @@ def test_generated_readme_embeds_the_graph_of_its_spec() -> None:
         plan = plan_of(SPECS[name])
         readme = render(plan)["README.md"]
         assert f"```mermaid\n{graph.document(plan)}```\n" in readme
+
+
+def test_the_graph_in_the_contracts_guide_is_the_shops() -> None:
+    """The guide's chart is the shop's, without its styles: it cannot drift from the output."""
+    guide = (ROOT / "docs" / "guide" / "contracts.md").read_text(encoding="utf-8")
+    shown = guide.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    styles = ("  classDef ", "  class ")
+    expected = [x for x in export("graph", SPECS["shop"]).splitlines() if not x.startswith(styles)]
+    assert shown.splitlines() == expected
