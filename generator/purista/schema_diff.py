@@ -59,6 +59,9 @@ class _Walk:
     def __init__(self, old_root: Any, new_root: Any) -> None:
         self.roots = (old_root, new_root)
         self.changes: list[SchemaChange] = []
+        # Pairs of `#...` references compared already: a schema used twice (or recursively)
+        # is compared, and its changes reported, once.
+        self.compared = {("#", "#")}
 
     def add(self, path: Path_, effect: Effect, message: str) -> None:
         self.changes.append(SchemaChange(path, effect, message))
@@ -66,6 +69,11 @@ class _Walk:
     def node(
         self, old: Any, new: Any, path: Path_, old_seen: frozenset[str], new_seen: frozenset[str]
     ) -> None:
+        pair = (_local_ref(old), _local_ref(new))
+        if pair[0] is not None and pair[1] is not None:
+            if pair in self.compared:
+                return
+            self.compared.add((pair[0], pair[1]))
         old, old_seen = _follow(_as_object(old), self.roots[0], old_seen)
         new, new_seen = _follow(_as_object(new), self.roots[1], new_seen)
         if old == new and not _has_ref(old):
@@ -274,6 +282,12 @@ def _follow(node: Any, root: Any, seen: frozenset[str]) -> tuple[Any, frozenset[
         rest = {k: v for k, v in node.items() if k != "$ref"}
         node = {**target, **rest} if isinstance(target, dict) else target
     return node, seen
+
+
+def _local_ref(node: Any) -> str | None:
+    """The `#...` reference `node` is, if it is one."""
+    ref = node.get("$ref") if isinstance(node, dict) else None
+    return ref if isinstance(ref, str) and ref.startswith("#") else None
 
 
 def _has_ref(node: Any) -> bool:
