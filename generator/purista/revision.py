@@ -97,15 +97,17 @@ def _copy_refs(rev: str, folder: Path, root: Path, data: Any) -> None:
             if not file_part or "://" in file_part or file_part.startswith("/"):
                 continue
             name = posixpath.normpath(posixpath.join(base, file_part))
-            if name in done or name == ".." or name.startswith("../"):
+            if name in done or name in (".", "..") or name.startswith("../"):
                 continue
             done.add(name)
             content = _git_show(rev, folder, name)
             if isinstance(content, str):
                 continue
-            target = root / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+            try:  # a folder's listing, or a file where a folder was: left out, and reported
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                (root / name).write_bytes(content)
+            except OSError:
+                continue
             with contextlib.suppress(SpecErrors):  # reported when validation reads it
                 inner, _ = parse_document(decode(content, name, "the `$ref` file"), name)
                 todo.append((posixpath.dirname(name), inner))
