@@ -671,3 +671,19 @@ def test_a_change_covered_by_a_new_version_says_so(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     line = next(x for x in ran.stdout.splitlines() if "payload.properties.tenant" in x)
     assert line.endswith("new required field `tenant` (breaks order.v1) [covered: a new version]")
+
+
+def test_git_revision_with_a_ref_to_a_folder_is_a_located_error(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "schemas").mkdir(parents=True)
+    (repo / "schemas" / "a.yaml").write_text("type: object\n")
+    spec = shop()
+    user(spec)["queues"]["processAvatar"]["payload"] = {"$ref": "schemas/"}
+    write(repo / "purista.yaml", spec)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "first")
+    ran = cli("diff", "git:HEAD", cwd=repo)
+    assert ran.returncode == 2
+    assert ran.stderr.startswith("git:HEAD:./purista.yaml:")
+    assert "services.user.queues.processAvatar.payload.$ref" in ran.stderr
