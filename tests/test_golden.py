@@ -113,3 +113,16 @@ def test_generation_is_deterministic_across_hash_seeds(tmp_path: Path) -> None:
     first = tree(generate("shop", tmp_path / "a", hashseed="1", cache=tmp_path / "cache-a"))
     second = tree(generate("shop", tmp_path / "b", hashseed="4242", cache=tmp_path / "cache-b"))
     assert first == second
+
+
+def test_graph_of_the_shop_matches_golden() -> None:
+    """`purista export graph` of the shop: tests/golden/graphs/shop.mmd (parsed in test_export)."""
+    result = purista("export", "graph", "--spec", str(EXAMPLES / "shop.yaml"))
+    assert result.returncode == 0, result.stderr
+    golden = GOLDEN / "graphs" / "shop.mmd"
+    if Golden.update:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(result.stdout, encoding="utf-8")
+    want = golden.read_text(encoding="utf-8")
+    diff = difflib.unified_diff(want.splitlines(True), result.stdout.splitlines(True))
+    assert result.stdout == want, "".join(diff) + f"\nif intended, refresh with: {REFRESH}"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import sys
+import tempfile
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +22,7 @@ from purista.errors import CheckFailed, PuristaError, UsageError
 from purista.write import Report, ensure_free
 
 if TYPE_CHECKING:
+    from purista.diff import Contract
     from purista.edit import Edited
     from purista.plan.model import Deploy, Plan, Worker
 
@@ -564,6 +569,164 @@ def _print_plan(deploy: Deploy) -> None:
         markup=False,
         highlight=False,
     )
+
+
+class ExportKind(StrEnum):
+    """What `purista export` writes."""
+
+    asyncapi = "asyncapi"
+    graph = "graph"
+
+
+@app.command()
+def export(
+    kind: Annotated[
+        ExportKind,
+        typer.Argument(
+            help="asyncapi: an AsyncAPI 3.0 document (JSON) of every queue and its schemas; "
+            "graph: a Mermaid flowchart of who invokes, emits and enqueues what.",
+            metavar="KIND",
+        ),
+    ],
+    spec: SpecOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write it to this file [default: stdout].", dir_okay=False
+        ),
+    ] = None,
+    graph_format: Annotated[
+        str | None,
+        typer.Option("--format", help="The graph's format: mermaid [default].", metavar="FORMAT"),
+    ] = None,
+) -> None:
+    """Write a document made from the spec alone: AsyncAPI, or a Mermaid graph."""
+    from purista.load import load_spec  # noqa: PLC0415
+    from purista.plan import build_plan  # noqa: PLC0415
+
+    if graph_format is not None and (kind is not ExportKind.graph or graph_format != "mermaid"):
+        raise UsageError(
+            f"--format {graph_format!r}: only `purista export graph --format mermaid` is known"
+        )
+    loaded = load_spec(_spec_path(spec))
+    model = pipeline.check(loaded)
+    plan = build_plan(model, loaded.text, __version__)
+    if kind is ExportKind.asyncapi:
+        from purista.export import asyncapi  # noqa: PLC0415
+
+        text = asyncapi.document(model, plan)
+    else:
+        from purista.export import graph  # noqa: PLC0415
+
+        text = graph.document(plan)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _write_file(output, text)
+        err.print(f"wrote {output}", markup=False)
+
+
+def _write_file(path: Path, text: str) -> None:
+    """Replace `path` with `text` at once: a reader sees the old file or the new, never half."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        mode = 0o666 & ~mask
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            os.fchmod(fh.fileno(), mode)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@app.command(name="diff")
+def diff_command(
+    old: Annotated[
+        str,
+        typer.Argument(
+            help="The spec before: a file, or git:REV for the spec as it was at a git revision.",
+            metavar="OLD",
+        ),
+    ],
+    new: Annotated[
+        str | None,
+        typer.Argument(
+            help="The spec after: a file, or git:REV [default: the --spec file].", metavar="NEW"
+        ),
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="The spec file git:REV reads at that revision, and NEW's default "
+            "[default: NEW if it is a file, else ./purista.yaml].",
+            dir_okay=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {changes: [...], breaking: N} as JSON.")
+    ] = False,
+) -> None:
+    """List what changed between two specs and whom it breaks; exit 1 if it breaks a contract.
+
+    A breaking change to a service whose version stayed the same, or to an event, exits 1.
+    """
+    from purista import diff  # noqa: PLC0415
+    from purista.revision import is_revision  # noqa: PLC0415
+
+    path = spec or (Path(new) if new is not None and not is_revision(new) else _spec_path(None))
+    before = _contract(old, path)
+    after = _contract(new if new is not None else str(path), path)
+    found = diff.diff(before, after)
+    if as_json:
+        sys.stdout.write(json.dumps(found.as_json(), indent=2) + "\n")
+    else:
+        width = max((len(c.kind) for c in found.changes), default=0)
+        for c in found.changes:
+            breaks = f" (breaks {', '.join(c.breaks)})" if c.breaks else ""
+            covered = " [covered: a new version]" if c.covered else ""
+            line = f"{c.kind.ljust(width)}  {c.path}: {c.message}{breaks}{covered}"
+            out.print(line, markup=False)
+        count = len(found.changes)
+        out.print(
+            f"{count} change{'s' if count != 1 else ''}, {len(found.breaking)} breaking",
+            markup=False,
+        )
+    uncovered = found.uncovered
+    if uncovered:
+        events = any(c.path.startswith("events.") for c in uncovered)
+        raise CheckFailed(
+            f"{len(uncovered)} breaking change{'s' if len(uncovered) != 1 else ''} "
+            f"not covered by a new version (first: {uncovered[0].path}: "
+            f"{uncovered[0].message}); keep the old contract, or give the service a new "
+            "`version`" + (" (an event has none: add a new event beside it)" if events else "")
+        )
+
+
+def _contract(argument: str, spec: Path) -> Contract:
+    """The contract of a spec file, or of the spec at `spec` as of a git revision."""
+    from purista.diff import contract  # noqa: PLC0415
+    from purista.load import load_spec  # noqa: PLC0415
+    from purista.plan import build_plan  # noqa: PLC0415
+    from purista.revision import is_revision, spec_at  # noqa: PLC0415
+
+    if is_revision(argument):
+        with spec_at(argument, spec) as loaded:
+            model = pipeline.check(loaded)
+    else:
+        loaded = load_spec(Path(argument))
+        model = pipeline.check(loaded)
+    return contract(model, build_plan(model, loaded.text, __version__))
 
 
 @app.command()

@@ -11,6 +11,7 @@ import jinja2
 
 from purista.cache import cache_dir
 from purista.errors import GenerationError
+from purista.export import graph
 from purista.paths import RUNTIME, data_dir
 from purista.plan import Plan
 
@@ -137,6 +138,7 @@ def render(plan: Plan) -> dict[str, str]:
     """Every template-rendered file of the project, by path."""
     env = environment()
     confusables = spec_characters(plan)
+    flowchart = graph.document(plan)  # the README draws the services with it
     out: dict[str, str] = {}
     for file in plan.files:
         if file.template is None:
@@ -157,6 +159,7 @@ def render(plan: Plan) -> dict[str, str]:
                 handler=handler,
                 worker=worker,
                 confusables=confusables,
+                graph=flowchart,
             )
         except jinja2.TemplateError as exc:
             raise GenerationError(f"template {file.template} failed: {exc}") from exc
