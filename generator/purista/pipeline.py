@@ -259,7 +259,7 @@ def _origins(plan: Plan) -> dict[str, Origin]:
     for file in plan.files:
         if file.owner != "user" or file.service is None or file.handler is None:
             continue
-        service = plan.service(file.service)
+        service = plan.service(file.service, file.version)
         handler = next(h for h in service.handlers if h.name == file.handler)
         role = "test" if file.path == handler.test_path else "handler"
         out[file.path] = Origin(handler.kind, service.name, service.version, handler.name, role)

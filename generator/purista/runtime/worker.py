@@ -162,7 +162,9 @@ class Retries(bootsteps.StartStopStep):
 def run_worker(
     service: str, *, concurrency: int | None = None, pool: str | None = None, loglevel: str = "INFO"
 ) -> int:
-    """Consume `service`'s queues until stopped (SIGTERM finishes running tasks first).
+    """Consume the queues of `service` (a `<service>.v<N>`) until stopped.
+
+    SIGTERM lets running tasks finish first.
 
     Returns the worker's exit code: 0 after a clean stop, 1 when it crashed.
     """
@@ -180,7 +182,7 @@ def run_worker(
     if pool in ("threads", "solo"):
         worker_shutting_down.connect(_watch_shutdown(service), weak=False)
     if info.uses_database:
-        _open_database(pool, concurrency, f"{PROJECT}.{service}.v{info.version}")
+        _open_database(pool, concurrency, f"{PROJECT}.{info.key}")
     register(app, service_bindings(service))
     telemetry.install_log_ids()
     app.conf.worker_log_format = telemetry.LOG_FORMAT
@@ -191,13 +193,13 @@ def run_worker(
     # Telemetry starts after the fork in each prefork child, or once in a worker without children.
     def in_child(**_: object) -> None:
         index = getattr(current_process(), "index", 0)
-        telemetry.setup(service, index=index)
+        telemetry.setup(info.name, index=index)
         if index == 0:
             observe_subscriptions(info.consumes[1:])
 
     def in_worker(**_: object) -> None:
         if pool != "prefork":
-            telemetry.setup(service)
+            telemetry.setup(info.name)
             observe_subscriptions(info.consumes[1:])
 
     worker_process_init.connect(in_child, weak=False)
@@ -206,7 +208,7 @@ def run_worker(
     worker_init.connect(in_worker, weak=False)
     # The threads pool is purista's (see `pool`): it wakes the worker's loop when a slot frees.
     worker = app.Worker(
-        hostname=f"{service}.v{info.version}.{os.getpid()}@{socket.gethostname()}",
+        hostname=f"{info.key}.{os.getpid()}@{socket.gethostname()}",
         queues=list(info.consumes),
         pool_cls=f"{__package__}.pool:ThreadsPool" if pool == "threads" else pool,
         concurrency=concurrency,
