@@ -265,8 +265,9 @@ def test_workers_match_the_spec_and_the_plan(deploy_projects: dict[str, Path], n
         # replicas and the command
         assert deployment["spec"]["replicas"] == row["replicas"] == dep.get("replicas", 1)
         if row["kind"] == "service":
-            assert main["command"] == ["python", "-m", package, "worker", row["name"]]
-            consumes = consumed[row["name"]]
+            key = f"{row['name']}.v{row['version']}"  # the service version the worker runs
+            assert main["command"] == ["python", "-m", package, "worker", key]
+            consumes = consumed[key]
             assert consumes == expected_lists(spec, row["name"])
             if row["autoscale"]:
                 assert row["autoscale"]["lists"] == consumes

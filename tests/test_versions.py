@@ -57,7 +57,7 @@ def test_each_version_has_its_own_worker_queue_deployment_and_folders(
         assert (base / "subscriptions/audit.py").is_file()
         assert (root / f"tests/services/user/v{version}/commands/test_sign_up.py").is_file()
         manifest = (root / f"k8s/base/workers/versioned-user-v{version}.yaml").read_text()
-        assert f'"worker", "user.v{version}"' in manifest or f"- user.v{version}" in manifest
+        assert f'command: ["python", "-m", "versioned", "worker", "user.v{version}"]' in manifest
     # The job queue belongs to v1 only; v2 has no queues folder.
     assert (root / "src/versioned/services/user/v1/queues/import_users.py").is_file()
     assert not (root / "src/versioned/services/user/v2/queues").exists()
