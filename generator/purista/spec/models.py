@@ -258,18 +258,22 @@ VersionNumber = Annotated[int, Field(ge=1)]
 VERSION_KEYS = ("deployment", "uses_database", "state_ttl", "commands", "subscriptions", "queues")
 
 
-class Service(Version):
+class _Inline(_Model):
+    version: VersionNumber = 1
+    """The `N` of `v<N>` in task names, queues and the package path (one version, inline)."""
+
+
+class Service(Version, _Inline):  # fields in this order: `version`, the version keys, `versions`
     """A stateless service: one version written inline, or several side by side in `versions`."""
 
-    version: VersionNumber = 1
-    """The `N` of `v<N>` in task names, queues and the package path (the inline form)."""
     versions: dict[VersionNumber, Version] = Field(
         default_factory=dict,
         min_length=1,
         json_schema_extra={"propertyNames": {"pattern": "^[1-9][0-9]*$"}},
     )
-    """Several versions live at once, by number (`1:`, `2:`): each with its own worker,
-    queues, handlers and state store. Instead of `version` and the inline keys."""
+    """Several versions live at once, by number (`1:`, `2:`), each holding the keys above from
+    `description` to `queues`, with its own worker, queues, handlers and state store; instead
+    of `version` and those keys inline."""
 
     def live(self) -> dict[int, Version]:
         """Every version of the service, by number, in ascending order."""
