@@ -287,3 +287,17 @@ def test_adding_v2_by_hand_creates_its_files_and_removing_v1_leaves_orphans(hell
     ) in result.stdout
     assert (hello / GREET).read_text().endswith("\n# my own line\n")
     assert not (hello / "src/hello/services/greeter/v1/_generated").exists()
+
+
+def test_a_command_leaving_one_of_two_live_versions_is_an_orphan_not_a_move(hello: Path) -> None:
+    ok("add", "version", "greeter", cwd=hello)
+    ok("add", "command", "greeter", "wave", "--version", "1", cwd=hello)
+    spec = hello / "purista.yaml"
+    text = spec.read_text()
+    # greet leaves v1 (which keeps wave) and stays in v2.
+    v1_greet = text[text.index("          greet:\n") : text.index("          wave:\n")]
+    spec.write_text(text.replace(v1_greet, "", 1))
+    result = ok("generate", cwd=hello)
+    assert f"orphan: {GREET} (command greeter.v1.greet, no longer in the spec)" in result.stdout
+    assert "is now v2" not in result.stdout
+    assert (hello / "src/hello/services/greeter/v1/_generated/tasks.py").is_file()
