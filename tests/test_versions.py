@@ -171,6 +171,60 @@ def test_add_version_copies_the_newest_block_and_keeps_the_comments() -> None:
     assert (third.copied, third.version) == (2, 3)
 
 
+COMMENTED = """\
+spec_version: 1
+project: {name: p}
+services:
+  # the user service
+  user:
+    version: 1   # bump when breaking
+    # what it does
+    description: Users
+    # how it runs
+    deployment: {replicas: 2}  # two
+    commands:
+      # sign-up
+      signUp: {}   # the first
+    queues:
+      q: {}
+  # another
+  other:
+    commands: {a: {}}
+"""
+
+
+def test_an_inline_service_becomes_the_versions_form_with_its_comments_in_place() -> None:
+    new = edit.add_version(COMMENTED, "user")
+    assert new.edited.text == textwrap.dedent(
+        """\
+        spec_version: 1
+        project: {name: p}
+        services:
+          # the user service
+          user:
+            # what it does
+            description: Users
+            versions: # bump when breaking
+              1:
+                # how it runs
+                deployment: {replicas: 2}  # two
+                commands:
+                  # sign-up
+                  signUp: {}   # the first
+                queues:
+                  q: {}
+              2:
+                deployment: {replicas: 2}  # two
+                commands:
+                  # sign-up
+                  signUp: {}   # the first
+          # another
+          other:
+            commands: {a: {}}
+        """
+    )
+
+
 def test_carry_over_changes_only_what_names_the_version() -> None:
     text = textwrap.dedent(
         '''

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
 
 from purista.errors import UsageError
@@ -142,7 +142,7 @@ def add_version(text: str, service: str, version: int | None = None) -> NewVersi
         raise UsageError(f"`services.{service}` in the spec is not a mapping; fix it first")
     versions = node.get("versions")
     if not isinstance(versions, CommentedMap):
-        versions = _versions_form(node)
+        versions = _versions_form(node, _layout(text)[0])
     numbers = [key for key in versions if isinstance(key, int)]
     if not numbers or len(numbers) != len(versions):
         raise UsageError(f"the versions of service `{service}` are not all numbers; fix them first")
@@ -165,29 +165,128 @@ def add_version(text: str, service: str, version: int | None = None) -> NewVersi
     return NewVersion(Edited(out.getvalue(), document=doc), service, newest, number)
 
 
-def _versions_form(node: CommentedMap) -> CommentedMap:
-    """Move an inline service's version keys (and their comments) into `versions.<N>`."""
+def _versions_form(node: CommentedMap, indent: int) -> CommentedMap:
+    """Move an inline service's version keys (and their comments) into `versions.<N>`.
+
+    The moved keys go `2 * indent` columns deeper, and so do the comments among them;
+    a comment about `version` goes to `versions`, the lines above a moved key with it.
+    """
     number = node.get("version", 1)
     if not isinstance(number, int) or isinstance(number, bool):
         raise UsageError("the service's `version` is not a number; fix it first")
-    block = CommentedMap()
     keys = list(node)
-    first = next((i for i, key in enumerate(keys) if key in VERSION_KEYS), len(keys))
-    for key in keys:
+    column = node.lc.key(keys[0])[1] if keys else 0
+    block = CommentedMap()
+    lead: list[str] = []  # comment lines above the first moved key
+    about_version = _drop_version(node, keys, column, lead)
+    for i, key in enumerate(keys):
         if key not in VERSION_KEYS:
             continue
+        before = node.ca.items.get(keys[i - 1]) if i > 0 else None
+        if not block and before and keys[i - 1] not in (*VERSION_KEYS, "version"):
+            eol, rest = _split_post(before)  # the lines above this key hang on the one before
+            if eol:
+                before[2].value = f"{eol}\n"
+            else:
+                before[2] = None
+            lead += rest
         block[key] = node[key]
         if key in node.ca.items:
             block.ca.items[key] = node.ca.items.pop(key)
         del node[key]
-    if "version" in node:
-        first -= 1 if keys.index("version") < first else 0
-        node.ca.items.pop("version", None)
-        del node["version"]
+    _shift_comments(block, 2 * indent, column)
+    if lead:
+        _lead(block, lead, column + 2 * indent)
     versions = CommentedMap()
     versions[number] = block
-    node.insert(min(first, len(node)), "versions", versions)
+    moved = [i for i, key in enumerate(keys) if key in VERSION_KEYS]
+    at = sum(1 for key in keys[: moved[0] if moved else len(keys)] if key in node)
+    node.insert(at, "versions", versions)
+    if about_version:
+        node.yaml_add_eol_comment(about_version, "versions")
     return versions
+
+
+def _drop_version(node: CommentedMap, keys: list[Any], column: int, lead: list[str]) -> str:
+    """Remove `version` from an inline service; the comment on its line is returned.
+
+    The comment lines below it stay above the key that followed it (added to `lead`
+    when that key moves into the version).
+    """
+    if "version" not in node:
+        return ""
+    i = keys.index("version")
+    about, rest = _split_post(node.ca.items.pop("version", None))
+    if i + 1 < len(keys) and keys[i + 1] in VERSION_KEYS:
+        lead += rest
+    elif rest and i == 0:
+        _lead(node, rest, column)
+    elif rest:
+        _follow(node, keys[i - 1], rest, column)
+    del node["version"]
+    return about
+
+
+def _split_post(entry: list[Any] | None) -> tuple[str, list[str]]:
+    """A key's comment after it: the comment on its own line, and the comment lines below."""
+    token = entry[2] if entry and len(entry) > 2 else None
+    if token is None:
+        return "", []
+    eol, _, rest = str(token.value).partition("\n")
+    lines = [line.strip() for line in rest.split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return eol.strip(), [line.removeprefix("#").removeprefix(" ") for line in lines]
+
+
+def _lead(node: CommentedMap, lines: list[str], column: int) -> None:
+    """Comment lines above the first key of `node`."""
+    tokens = [CommentToken(f"# {line}\n" if line else "\n", CommentMark(column)) for line in lines]
+    if node.ca.comment is None:
+        node.ca.comment = [None, []]
+    node.ca.comment[1] = tokens + list(node.ca.comment[1] or [])
+
+
+def _follow(node: CommentedMap, key: Any, lines: list[str], column: int) -> None:
+    """Comment lines below `key`'s line (above the key after it)."""
+    text = "".join(f"{' ' * column}# {line}\n" if line else "\n" for line in lines)
+    entry = node.ca.items.setdefault(key, [None, None, None, None])
+    if entry[2] is None:
+        entry[2] = CommentToken("\n" + text, CommentMark(column))
+    else:
+        entry[2].value = str(entry[2].value) + text
+
+
+def _shift_comments(node: Any, delta: int, floor: int, seen: set[int] | None = None) -> None:
+    """Indent the comments in `node` at column `floor` or deeper by `delta` columns.
+
+    ruamel may hold one token in two places (a key's entry and its value's): each moves once.
+    """
+    if not isinstance(node, CommentedMap | CommentedSeq):
+        return
+    seen = set() if seen is None else seen
+    entries: list[Any] = [node.ca.comment, *node.ca.items.values()]
+    for entry in entries:
+        for token in _tokens(entry):
+            if id(token) in seen:
+                continue
+            seen.add(id(token))
+            if str(token.value).startswith("#") and token.column >= floor:
+                token.column += delta
+            token.value = re.sub(
+                rf"(?m)^( {{{floor},}})#", lambda m: " " * (len(m[1]) + delta) + "#", token.value
+            )
+    for child in node.values() if isinstance(node, CommentedMap) else node:
+        _shift_comments(child, delta, floor, seen)
+
+
+def _tokens(entry: Any) -> list[CommentToken]:
+    """The comment tokens of a ruamel comment entry (tokens, lists of them, or None)."""
+    if isinstance(entry, CommentToken):
+        return [entry]
+    if isinstance(entry, list):
+        return [token for item in entry for token in _tokens(item)]
+    return []
 
 
 def carry_over(text: str, package: str, service: str, old: int, new: int) -> str:
