@@ -160,6 +160,27 @@ def test_each_version_answers_with_its_own_schema_handler_and_state(
         assert wait_for(lambda key=key: client.get(key) == json.dumps(user_id).encode(), 30), key
 
 
+def test_in_process_each_version_checks_its_own_schema_and_a_caller_reaches_its_version(
+    versioned: Project,
+) -> None:
+    env = {"PYTHONPATH": str(versioned.root / "src"), "OTEL_TRACES_EXPORTER": "none"}
+    email = "ada@example.org"
+    v1 = versioned.run(
+        "invoke", "--in-process", "user.v1.signUp", json.dumps({"email": email}), env=env
+    )
+    assert v1.returncode == 0, v1.stderr
+    assert json.loads(v1.stdout) == {"userId": f"v1-{email}", "version": 1}
+    v2 = versioned.run(
+        "invoke", "--in-process", "user.v2.signUp", json.dumps({"email": email}), env=env
+    )
+    assert v2.returncode == 2
+    assert "InvalidPayload" in v2.stderr and "name" in v2.stderr
+    payload = json.dumps({"email": email, "name": "ada"})
+    answer = versioned.run("invoke", "--in-process", "portal.v1.register", payload, env=env)
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout) == {"userId": f"v2-ada-{email}", "version": 2}
+
+
 RAW_SEND = textwrap.dedent(
     """
     import json, os, sys
