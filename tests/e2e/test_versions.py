@@ -158,6 +158,12 @@ def test_each_version_answers_with_its_own_schema_handler_and_state(
     for version in (1, 2):
         key = f"versioned:state:user.v{version}:last"
         assert wait_for(lambda key=key: client.get(key) == json.dumps(user_id).encode(), 30), key
+    # `stats` lists each version's command queue and subscription queue.
+    stats = versioned.run("stats", "--json", env=workers)
+    assert stats.returncode == 0, stats.stderr
+    figures = json.loads(stats.stdout)
+    assert {"versioned.user.v1", "versioned.user.v2"} <= set(figures["commands"])
+    assert {"versioned.user.v1.audit", "versioned.user.v2.audit"} <= set(figures["subscriptions"])
 
 
 def test_in_process_each_version_checks_its_own_schema_and_a_caller_reaches_its_version(
