@@ -16,7 +16,7 @@ from celery.worker import WorkController
 from purista.runtime.app import get_app, register
 from purista.runtime.runner import service_bindings
 
-BINDINGS = service_bindings("greeter") + service_bindings("shouter")
+BINDINGS = service_bindings("greeter.v1") + service_bindings("shouter.v1")
 
 
 def registered() -> Celery:

@@ -137,7 +137,8 @@ def test_compose_runs_every_worker_with_its_replicas(
     uses_database = plan["database"] is not None and any(
         s["db_pool_per_process"] for s in plan["workers"]
     )
-    infrastructure = {"redis", "jaeger"} | ({"postgres"} if uses_database else set())
+    infrastructure = {"redis", "jaeger", "prometheus", "grafana"}
+    infrastructure |= {"postgres"} if uses_database else set()
     project = yaml.safe_load(DEPLOY_SPECS[name].read_text())["project"]["name"]
     workers = {s["worker"].removeprefix(f"{project}-"): s for s in plan["workers"]}
     assert set(services) == infrastructure | set(workers)

@@ -273,8 +273,9 @@ def test_workers_match_the_spec_and_the_plan(deploy_projects: dict[str, Path], n
         # replicas and the command
         assert deployment["spec"]["replicas"] == row["replicas"] == dep.get("replicas", 1)
         if row["kind"] == "service":
-            assert main["command"] == ["python", "-m", package, "worker", row["name"]]
-            consumes = consumed[row["name"]]
+            key = f"{row['name']}.v{row['version']}"  # the service version the worker runs
+            assert main["command"] == ["python", "-m", package, "worker", key]
+            consumes = consumed[key]
             assert consumes == expected_lists(spec, row["name"])
             if row["autoscale"]:
                 assert row["autoscale"]["lists"] == consumes
@@ -369,12 +370,13 @@ def test_pods_are_hardened_and_probed_without_the_broker(
         assert "REDIS_URL" not in settings["data"] and "DATABASE_URL" not in settings["data"]
 
 
-def test_network_policy_allows_only_dns_redis_database_and_collector(
+def test_network_policy_allows_only_metrics_in_and_dns_redis_database_and_collector_out(
     deploy_projects: dict[str, Path],
 ) -> None:
     (policy,) = by_kind(deploy_projects["scaled"], "NetworkPolicy", base_only=True).values()
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    assert policy["spec"]["ingress"] == []
+    # Only Prometheus's scrape of the `metrics` port comes in.
+    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 9464}]}]
     ports = {(p["protocol"], p["port"]) for rule in policy["spec"]["egress"] for p in rule["ports"]}
     # DNS; redis://redis.internal:6380/2; postgresql://db.internal:5433; collector :4318
     assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 6380), ("TCP", 5433), ("TCP", 4318)}

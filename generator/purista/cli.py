@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import stat
@@ -268,6 +269,12 @@ Name = Annotated[
     str, typer.Argument(help="The new name (spelling kept on the wire).", metavar="NAME")
 ]
 ServiceName = Annotated[str, typer.Argument(help="The service to add to.", metavar="SERVICE")]
+InVersion = Annotated[
+    int | None,
+    typer.Option(
+        "--version", min=1, help="The version of the service to add to [default: its newest]."
+    ),
+]
 
 
 @add_app.command("service")
@@ -300,6 +307,7 @@ def add_command(  # noqa: PLR0917  (typer: one parameter per option)
     can_invoke: CanInvoke = None,
     can_emit: CanEmit = None,
     can_enqueue: CanEnqueue = None,
+    version: InVersion = None,
     spec: SpecOption = None,
 ) -> None:
     """Add a command (request and response) to a service."""
@@ -319,6 +327,7 @@ def add_command(  # noqa: PLR0917  (typer: one parameter per option)
             payload=payload_schema,
             output=output_schema,
             links=links,
+            version=version,
         ),
         service,
         name,
@@ -334,6 +343,7 @@ def add_subscription(  # noqa: PLR0917  (typer: one parameter per option)
     can_invoke: CanInvoke = None,
     can_emit: CanEmit = None,
     can_enqueue: CanEnqueue = None,
+    version: InVersion = None,
     spec: SpecOption = None,
 ) -> None:
     """Add a subscription to an event to a service."""
@@ -344,7 +354,13 @@ def add_subscription(  # noqa: PLR0917  (typer: one parameter per option)
         spec,
         f"subscription {service}.{name}",
         lambda text: edit.add_subscription(
-            text, service, name, event=event, description=description, links=links
+            text,
+            service,
+            name,
+            event=event,
+            description=description,
+            links=links,
+            version=version,
         ),
         service,
         name,
@@ -361,6 +377,7 @@ def add_queue(  # noqa: PLR0917  (typer: one parameter per option)
     can_invoke: CanInvoke = None,
     can_emit: CanEmit = None,
     can_enqueue: CanEnqueue = None,
+    version: InVersion = None,
     spec: SpecOption = None,
 ) -> None:
     """Add a job queue to a service."""
@@ -372,7 +389,13 @@ def add_queue(  # noqa: PLR0917  (typer: one parameter per option)
         spec,
         f"queue {service}.{name}",
         lambda text: edit.add_queue(
-            text, service, name, description=description, payload=payload_schema, links=links
+            text,
+            service,
+            name,
+            description=description,
+            payload=payload_schema,
+            links=links,
+            version=version,
         ),
         service,
         name,
@@ -399,6 +422,39 @@ def add_event(
     )
 
 
+@add_app.command("version")
+def add_version(
+    service: Annotated[str, typer.Argument(help="The service.", metavar="SERVICE")],
+    number: Annotated[
+        int | None,
+        typer.Argument(
+            min=1, metavar="[N]", help="The new version's number [default: the newest + 1]."
+        ),
+    ] = None,
+    spec: SpecOption = None,
+) -> None:
+    """Add a version of a service beside the ones it has, starting as a copy of the newest.
+
+    The newest version's spec block (without its job queues, which keep their
+    project-wide names) and its handlers and tests are copied, as new files of yours
+    whose imports and task names name the new version; the older versions' files stay
+    as they are.
+    """
+    from purista import edit  # noqa: PLC0415
+
+    made: list[edit.NewVersion] = []
+
+    def change(text: str) -> Edited:
+        made.append(edit.add_version(text, service, number))
+        return made[-1].edited
+
+    def seed(root: Path, plan: Plan) -> dict[str, str]:
+        return edit.copied_handlers(root, plan, made[-1])
+
+    what = f"version {number}" if number is not None else "the next version"
+    _add(spec, f"{what} of service {service}", change, service, seed=seed)
+
+
 def _links(
     can_invoke: list[str] | None, can_emit: list[str] | None, can_enqueue: list[str] | None
 ) -> dict[str, list[str]]:
@@ -409,8 +465,17 @@ def _links(
     }
 
 
-def _add(spec: Path | None, what: str, change: Callable[[str], Edited], *names: str) -> None:
-    """Edit the spec with `change` and regenerate; an invalid result changes nothing."""
+def _add(
+    spec: Path | None,
+    what: str,
+    change: Callable[[str], Edited],
+    *names: str,
+    seed: Callable[[Path, Plan], dict[str, str]] | None = None,
+) -> None:
+    """Edit the spec with `change` and regenerate; an invalid result changes nothing.
+
+    `seed` gives the first contents of new files of yours, from the project and its plan.
+    """
     from purista.spec.names import is_valid_name  # noqa: PLC0415
 
     for name in names:
@@ -419,7 +484,9 @@ def _add(spec: Path | None, what: str, change: Callable[[str], Edited], *names: 
                 f"invalid name {name!r}: start with a letter, use letters, digits, `_` and `-`"
             )
     root, path = _project(spec)
-    report = pipeline.edit_project(root, path, change)
+    report = pipeline.edit_project(
+        root, path, change, None if seed is None else functools.partial(seed, root)
+    )
     out.print(f"added {what} to {path.name}", markup=False, highlight=False)
     _print_report(report, would=False)
     _fail_on(report, would=False)

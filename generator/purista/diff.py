@@ -109,10 +109,12 @@ class Contract:
     queues: dict[str, tuple[str, int]] = field(default_factory=dict)  # job queue -> its owner
 
 
-def _versions(model: spec.Spec, plan: Plan) -> Iterator[tuple[Path_, spec.Service, Service]]:
+def _versions(model: spec.Spec, plan: Plan) -> Iterator[tuple[Path_, spec.Version, Service]]:
     """Each service version: its path in the spec, its block there and its plan."""
+    live = {(v.name, v.version): v for v in spec.service_versions(model)}
     for service in plan.services:
-        yield ("services", service.name), model.services[service.name], service
+        found = live[service.name, service.version]
+        yield found.path, found.block, service
 
 
 def contract(model: spec.Spec, plan: Plan) -> Contract:

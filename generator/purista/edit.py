@@ -9,21 +9,27 @@ new text, which the pipeline validates and builds before anything is written.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
 
 from purista.errors import UsageError
 from purista.load import decode, parse_document, recall
+from purista.spec.models import VERSION_KEYS
+from purista.spec.names import PythonIdentifier
+
+if TYPE_CHECKING:
+    from purista.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -63,19 +69,27 @@ def add_command(
     payload: dict[str, Any],
     output: dict[str, Any],
     links: dict[str, list[str]],
+    version: int | None = None,
 ) -> Edited:
-    """The spec with command `name` added to `service`."""
+    """The spec with command `name` added to `service` (to its newest version by default)."""
     entry = _described(description) | {"payload": payload, "output": output} | _links(links)
-    path = ("services", service, "commands")
+    path = (*_version_path(text, service, version), "commands")
     return _add(text, path, name, entry, f"command `{name}` of service `{service}`")
 
 
 def add_subscription(
-    text: str, service: str, name: str, *, event: str, description: str, links: dict[str, list[str]]
+    text: str,
+    service: str,
+    name: str,
+    *,
+    event: str,
+    description: str,
+    links: dict[str, list[str]],
+    version: int | None = None,
 ) -> Edited:
-    """The spec with subscription `name` (to `event`) added to `service`."""
+    """The spec with subscription `name` (to `event`) added to `service` (its newest version)."""
     entry = _described(description) | {"event": event} | _links(links)
-    path = ("services", service, "subscriptions")
+    path = (*_version_path(text, service, version), "subscriptions")
     return _add(text, path, name, entry, f"subscription `{name}` of service `{service}`")
 
 
@@ -87,11 +101,250 @@ def add_queue(
     description: str,
     payload: dict[str, Any],
     links: dict[str, list[str]],
+    version: int | None = None,
 ) -> Edited:
-    """The spec with job queue `name` added to `service`."""
+    """The spec with job queue `name` added to `service` (to its newest version by default)."""
     entry = _described(description) | {"payload": payload} | _links(links)
-    path = ("services", service, "queues")
+    path = (*_version_path(text, service, version), "queues")
     return _add(text, path, name, entry, f"queue `{name}` of service `{service}`")
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A version added by `add_version`: the spec's new text, and the version it copies."""
+
+    edited: Edited
+    service: str
+    copied: int  # the newest version before, whose block and handlers were copied
+    version: int
+
+
+def add_version(text: str, service: str, version: int | None = None) -> NewVersion:
+    """The spec with a new version of `service`: a copy of its newest version's block.
+
+    A service written inline (`version: N`) is first rewritten to the `versions:` form,
+    its keys and their comments moved under `versions.<N>`. The copy leaves out the
+    job queues: queue names are project-wide, so they stay with the version that
+    declares them, and the new version's handlers keep enqueueing to them by name.
+    """
+    yaml = _yaml(text)
+    try:
+        doc = yaml.load(text)
+    except YAMLError:
+        doc = None
+    if not isinstance(doc, CommentedMap):
+        raise UsageError("the spec is not a valid YAML mapping; fix it (purista validate) first")
+    services = doc.get("services")
+    node = services.get(service) if isinstance(services, CommentedMap) else None
+    if node is None:
+        raise UsageError(f"there is no service `{service}` in the spec")
+    if not isinstance(node, CommentedMap):
+        raise UsageError(f"`services.{service}` in the spec is not a mapping; fix it first")
+    versions = node.get("versions")
+    if not isinstance(versions, CommentedMap):
+        versions = _versions_form(node, _layout(text)[0])
+    numbers = [key for key in versions if isinstance(key, int)]
+    if not numbers or len(numbers) != len(versions):
+        raise UsageError(f"the versions of service `{service}` are not all numbers; fix them first")
+    newest = max(numbers)
+    number = newest + 1 if version is None else version
+    if number in versions:
+        raise UsageError(f"service `{service}` already has version {number}")
+    block = copy.deepcopy(versions[newest])
+    if not isinstance(block, CommentedMap):
+        raise UsageError(f"`services.{service}.versions.{newest}` is not a mapping; fix it first")
+    block.pop("queues", None)
+    block.ca.comment = None  # a comment on the copied version's key line is about that version
+    at = sum(1 for key in numbers if key < number)
+    last = list(versions)[-1]
+    versions.insert(at, number, block)
+    if at == len(numbers):
+        _move_trailing_comment(versions, last, number)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return NewVersion(Edited(out.getvalue(), document=doc), service, newest, number)
+
+
+def _versions_form(node: CommentedMap, indent: int) -> CommentedMap:
+    """Move an inline service's version keys (and their comments) into `versions.<N>`.
+
+    The moved keys go `2 * indent` columns deeper, and so do the comments among them;
+    a comment about `version` goes to `versions`, the lines above a moved key with it.
+    """
+    number = node.get("version", 1)
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise UsageError("the service's `version` is not a number; fix it first")
+    keys = list(node)
+    column = node.lc.key(keys[0])[1] if keys else 0
+    block = CommentedMap()
+    lead: list[str] = []  # comment lines above the first moved key
+    about_version = _drop_version(node, keys, column, lead)
+    for i, key in enumerate(keys):
+        if key not in VERSION_KEYS:
+            continue
+        before = node.ca.items.get(keys[i - 1]) if i > 0 else None
+        if not block and before and keys[i - 1] not in (*VERSION_KEYS, "version"):
+            eol, rest = _split_post(before)  # the lines above this key hang on the one before
+            if eol:
+                before[2].value = f"{eol}\n"
+            else:
+                before[2] = None
+            lead += rest
+        block[key] = node[key]
+        if key in node.ca.items:
+            block.ca.items[key] = node.ca.items.pop(key)
+        del node[key]
+    _shift_comments(block, 2 * indent, column)
+    if lead:
+        _lead(block, lead, column + 2 * indent)
+    versions = CommentedMap()
+    versions[number] = block
+    moved = [i for i, key in enumerate(keys) if key in VERSION_KEYS]
+    at = sum(1 for key in keys[: moved[0] if moved else len(keys)] if key in node)
+    node.insert(at, "versions", versions)
+    if about_version:
+        node.yaml_add_eol_comment(about_version, "versions")
+    return versions
+
+
+def _drop_version(node: CommentedMap, keys: list[Any], column: int, lead: list[str]) -> str:
+    """Remove `version` from an inline service; the comment on its line is returned.
+
+    The comment lines below it stay above the key that followed it (added to `lead`
+    when that key moves into the version).
+    """
+    if "version" not in node:
+        return ""
+    i = keys.index("version")
+    about, rest = _split_post(node.ca.items.pop("version", None))
+    if i + 1 < len(keys) and keys[i + 1] in VERSION_KEYS:
+        lead += rest
+    elif rest and i == 0:
+        _lead(node, rest, column)
+    elif rest:
+        _follow(node, keys[i - 1], rest, column)
+    del node["version"]
+    return about
+
+
+def _split_post(entry: list[Any] | None) -> tuple[str, list[str]]:
+    """A key's comment after it: the comment on its own line, and the comment lines below."""
+    token = entry[2] if entry and len(entry) > 2 else None
+    if token is None:
+        return "", []
+    eol, _, rest = str(token.value).partition("\n")
+    lines = [line.strip() for line in rest.split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return eol.strip(), [line.removeprefix("#").removeprefix(" ") for line in lines]
+
+
+def _lead(node: CommentedMap, lines: list[str], column: int) -> None:
+    """Comment lines above the first key of `node`."""
+    tokens = [CommentToken(f"# {line}\n" if line else "\n", CommentMark(column)) for line in lines]
+    if node.ca.comment is None:
+        node.ca.comment = [None, []]
+    node.ca.comment[1] = tokens + list(node.ca.comment[1] or [])
+
+
+def _follow(node: CommentedMap, key: Any, lines: list[str], column: int) -> None:
+    """Comment lines below `key`'s line (above the key after it)."""
+    text = "".join(f"{' ' * column}# {line}\n" if line else "\n" for line in lines)
+    entry = node.ca.items.setdefault(key, [None, None, None, None])
+    if entry[2] is None:
+        entry[2] = CommentToken("\n" + text, CommentMark(column))
+    else:
+        entry[2].value = str(entry[2].value) + text
+
+
+def _shift_comments(node: Any, delta: int, floor: int, seen: set[int] | None = None) -> None:
+    """Indent the comments in `node` at column `floor` or deeper by `delta` columns.
+
+    ruamel may hold one token in two places (a key's entry and its value's): each moves once.
+    """
+    if not isinstance(node, CommentedMap | CommentedSeq):
+        return
+    seen = set() if seen is None else seen
+    entries: list[Any] = [node.ca.comment, *node.ca.items.values()]
+    for entry in entries:
+        for token in _tokens(entry):
+            if id(token) in seen:
+                continue
+            seen.add(id(token))
+            if str(token.value).startswith("#") and token.column >= floor:
+                token.column += delta
+            token.value = re.sub(
+                rf"(?m)^( {{{floor},}})#", lambda m: " " * (len(m[1]) + delta) + "#", token.value
+            )
+    for child in node.values() if isinstance(node, CommentedMap) else node:
+        _shift_comments(child, delta, floor, seen)
+
+
+def _tokens(entry: Any) -> list[CommentToken]:
+    """The comment tokens of a ruamel comment entry (tokens, lists of them, or None)."""
+    if isinstance(entry, CommentToken):
+        return [entry]
+    if isinstance(entry, list):
+        return [token for item in entry for token in _tokens(item)]
+    return []
+
+
+def carry_over(text: str, package: str, service: str, old: int, new: int) -> str:
+    """A handler (or test) of version `old` of `service`, as the same file of version `new`.
+
+    Only what names the version changes: imports of the version's package
+    (`<package>.services.<service>.v1` -> `...v2`) and its task names (`user.v1.signUp`).
+    """
+    ident = re.escape(PythonIdentifier(service))
+    text = re.sub(rf"\b({re.escape(package)}\.services\.{ident}\.)v{old}\b", rf"\g<1>v{new}", text)
+    return re.sub(rf"(?<![\w.-])({re.escape(service)}\.)v{old}(?=\.)", rf"\g<1>v{new}", text)
+
+
+def copied_handlers(root: Path, plan: Plan, new: NewVersion) -> dict[str, str]:
+    """The new version's handlers and tests: the copied version's files, carried over.
+
+    A handler or test the project does not have (deleted, or never created) is left to
+    its stub.
+    """
+    old = plan.service(new.service, new.copied)
+    out: dict[str, str] = {}
+    for handler in plan.service(new.service, new.version).handlers:
+        source = next(
+            (h for h in old.handlers if (h.kind, h.name) == (handler.kind, handler.name)), None
+        )
+        if source is None:
+            continue
+        for src, dst in ((source.path, handler.path), (source.test_path, handler.test_path)):
+            try:
+                text = (root / src).read_bytes().decode("utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            out[dst] = carry_over(text, plan.project.package, new.service, new.copied, new.version)
+    return out
+
+
+def _version_path(text: str, service: str, version: int | None) -> tuple[str, ...]:
+    """Where a service's handlers go: the service itself, or one of its `versions` (newest)."""
+    data = recall(text)
+    if data is None:
+        try:
+            data = YAML(typ="safe", pure=True).load(text)
+        except YAMLError:
+            data = None
+    services = data.get("services") if isinstance(data, dict) else None
+    node = services.get(service) if isinstance(services, dict) else None
+    versions = node.get("versions") if isinstance(node, dict) else None
+    if not isinstance(versions, dict) or not versions:
+        inline = node.get("version", 1) if isinstance(node, dict) else None
+        if version is not None and node is not None and version != inline:
+            raise UsageError(f"service `{service}` has no version {version} (it has {inline})")
+        return ("services", service)
+    numbers = sorted(int(key) for key in versions if str(key).isdigit())
+    number = numbers[-1] if version is None and numbers else version
+    if number not in numbers:
+        shown = ", ".join(str(n) for n in numbers)
+        raise UsageError(f"service `{service}` has no version {number} (it has {shown})")
+    return ("services", service, "versions", str(number))
 
 
 def read_schema(option: str, text: str | None, file: Path | None) -> dict[str, Any]:
@@ -141,7 +394,7 @@ def _add(text: str, where: Sequence[str], name: str, entry: dict[str, Any], what
         doc = None
     if not isinstance(doc, CommentedMap):
         raise UsageError("the spec is not a valid YAML mapping; fix it (purista validate) first")
-    appended: list[tuple[CommentedMap, str, str]] = []  # (mapping, its last key, new last key)
+    appended: list[tuple[CommentedMap, Any, str]] = []  # (mapping, its last key, new last key)
     target = _parent(doc, where, appended)
     if name in target:
         raise UsageError(f"{what} already exists in the spec")
@@ -271,28 +524,31 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _parent(
-    doc: CommentedMap, where: Sequence[str], appended: list[tuple[CommentedMap, str, str]]
+    doc: CommentedMap, where: Sequence[str], appended: list[tuple[CommentedMap, Any, str]]
 ) -> CommentedMap:
     """The mapping an entry goes into; a missing group (`events`, `commands`) is created.
 
     A group created after the last key of its mapping is noted in `appended`.
     """
     node = doc
-    for depth, key in enumerate(where):
+    for depth, name in enumerate(where):
+        key: str | int = name
+        if where[depth - 1 : depth] == ("versions",) and name not in node and name.isdigit():
+            key = int(name)  # a version's number, as YAML reads `2:`
         child = node.get(key)
         if child is None:
-            if depth == 1:  # a service: never made up
+            if depth in (1, 3):  # a service or a version: never made up
                 raise UsageError(
-                    f"there is no service `{key}` in the spec; add it with "
-                    f"`purista add service {key}`"
+                    f"there is no service `{name}` in the spec; add it with "
+                    f"`purista add service {name}`"
                 )
             child = CommentedMap()
-            at = _position(node, key)
+            at = _position(node, name)
             if node and at == len(node):
-                appended.append((node, list(node)[-1], key))
-            node.insert(at, key, child)
+                appended.append((node, list(node)[-1], name))
+            node.insert(at, name, child)
         if not isinstance(child, CommentedMap):
-            path = ".".join(where[: depth + 1])
+            path = ".".join(str(part) for part in where[: depth + 1])
             raise UsageError(f"`{path}` in the spec is not a mapping; fix it first")
         node = child
     return node
@@ -326,7 +582,7 @@ def _node(value: Any, *, flow: bool) -> Any:
     return value
 
 
-def _move_trailing_comment(target: CommentedMap, previous: str, new: str) -> None:
+def _move_trailing_comment(target: CommentedMap, previous: str | int, new: str | int) -> None:
     """Keep a comment (or blank line) that ended the mapping at its end, after the new entry.
 
     ruamel keeps what follows a block on the block's last value: left there, a

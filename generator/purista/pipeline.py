@@ -147,8 +147,16 @@ def generate_project(
         return write_update(root, build(load_spec(path)).output, __version__, force=force)
 
 
-def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], Edited]) -> Report:
+def edit_project(
+    root: Path,
+    spec_path: Path | None,
+    edit: Callable[[str], Edited],
+    seed: Callable[[Plan], dict[str, str]] | None = None,
+) -> Report:
     """Change the spec with `edit`, then bring the project up to date in the same write.
+
+    `seed` gives the first contents of new files of yours (by path) in place of the
+    stubs: those the project does not have yet are created with them.
 
     The edited spec is validated and the project built before anything is written,
     so a spec the edit would make invalid stays as it was. The edited document is
@@ -157,10 +165,15 @@ def edit_project(root: Path, spec_path: Path | None, edit: Callable[[str], Edite
     from reading the spec to the end of the write, so two `add`s never lose an edit.
     """
     with locked(root):
-        return _edit_locked(root, spec_path, edit)
+        return _edit_locked(root, spec_path, edit, seed)
 
 
-def _edit_locked(root: Path, spec_path: Path | None, edit: Callable[[str], Edited]) -> Report:
+def _edit_locked(
+    root: Path,
+    spec_path: Path | None,
+    edit: Callable[[str], Edited],
+    seed: Callable[[Plan], dict[str, str]] | None,
+) -> Report:
     from purista.load import (  # noqa: PLC0415
         LoadedSpec,
         Positions,
@@ -179,13 +192,17 @@ def _edit_locked(root: Path, spec_path: Path | None, edit: Callable[[str], Edite
         loaded = from_document(edited.document, edited.text, path)
     fresh = json.dumps(loaded.data)  # the values before validation inlines `$ref`s
     try:
-        output = build(loaded).output
+        built = build(loaded)
     except SpecErrors as unlocated:
         try:
             check(parse_spec(edited.text, path))  # raises the same problems, located
         except SpecErrors as located:
             raise on_disk(located, original, edited.text) from None
         raise unlocated from None
+    output = built.output
+    if seed is not None:
+        seeded = {p: t for p, t in seed(built.plan).items() if output.owners.get(p) == "user"}
+        output = replace(output, files={**output.files, **seeded})
     remember(edited.text, json.loads(fresh))
     if path.resolve() == (root / SPEC_FILE).resolve():
         output = replace(output, rewrite=frozenset({SPEC_FILE}))
@@ -260,7 +277,7 @@ def _origins(plan: Plan) -> dict[str, Origin]:
     for file in plan.files:
         if file.owner != "user" or file.service is None or file.handler is None:
             continue
-        service = plan.service(file.service)
+        service = plan.service(file.service, file.version)
         handler = next(h for h in service.handlers if h.name == file.handler)
         role = "test" if file.path == handler.test_path else "handler"
         out[file.path] = Origin(handler.kind, service.name, service.version, handler.name, role)

@@ -317,10 +317,17 @@ class _Work:
 
 
 def explain_moves(orphans: list[Orphan], origins: Mapping[str, Origin]) -> list[str]:
-    """One line per service whose version changed, about the files of yours it left behind."""
+    """One line per service whose version changed, about the files of yours it left behind.
+
+    A version still live beside the new one (versions side by side) has not moved:
+    its orphans are handlers that left it, said as such.
+    """
+    live = {(o.service, o.version) for o in origins.values()}
     moves: dict[tuple[str, int, int], int] = {}
     for orphan in orphans:
         new = origins.get(orphan.counterpart) if orphan.counterpart else None
+        if orphan.origin is not None and (orphan.origin.service, orphan.origin.version) in live:
+            continue
         if orphan.origin is not None and new is not None and new.version != orphan.origin.version:
             key = (new.service, orphan.origin.version, new.version)
             moves[key] = moves.get(key, 0) + 1

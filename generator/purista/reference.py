@@ -165,6 +165,8 @@ def _plain_type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
     kind = prop.get("type", "any")
     if kind == "array":
         text = "list of " + _type(prop.get("items", {}), defs, None)
+    elif kind == "object" and isinstance(prop.get("additionalProperties"), dict):
+        text = "map of number → object" + _limits(prop)  # `versions`
     elif kind == "object":
         text = "JSON Schema" if prop.get("additionalProperties") is True else "object"
     elif kind == "string" and prop.get("pattern") == NAME_PATTERN:
@@ -217,6 +219,8 @@ def _default(prop: dict[str, Any], child: _Section | None) -> str:
 def _implicit_default(prop: dict[str, Any]) -> str:
     """The default of a key the schema gives none for (a factory's value), or a dash."""
     kind = prop.get("type")
+    if kind == "object" and isinstance(prop.get("additionalProperties"), dict):
+        return "none"
     if kind == "object":
         return "`{}`" if "patternProperties" in prop else '`{"type": "object"}`'
     return "`[]`" if kind == "array" else "—"

@@ -143,7 +143,7 @@ def render(plan: Plan) -> dict[str, str]:
     for file in plan.files:
         if file.template is None:
             continue
-        service = plan.service(file.service) if file.service else None
+        service = plan.service(file.service, file.version) if file.service else None
         worker = plan.worker(file.worker) if file.worker else None
         handler = (
             next(h for h in service.handlers if h.name == file.handler)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from purista import cache
 from purista.errors import SpecError, SpecErrors
-from purista.load import LoadedSpec, Path_, Positions
+from purista.load import LoadedSpec, Path_, Positions, dotted
 from purista.schema_refs import RefInliner
 from purista.spec import pointer
 from purista.spec.models import (
@@ -29,7 +29,9 @@ from purista.spec.models import (
     QUANTITY_PATTERN,
     TAG_PATTERN,
     URL_PATTERN,
+    VERSION_KEYS,
     Spec,
+    service_versions,
 )
 from purista.spec.names import (
     KUBE_NAME_MAX_LENGTH,
@@ -84,6 +86,7 @@ def validate_spec(loaded: LoadedSpec, refs: set[Path] | None = None) -> Spec:
     except ValidationError as exc:
         errors.extend(_pydantic_errors(exc, pos))
         raise SpecErrors(errors) from None
+    errors.extend(_check_versions(spec, pos))
     errors.extend(_check_references(spec, pos))
     errors.extend(_check_invoke_graph(spec, pos))
     errors.extend(_check_names(spec, pos))
@@ -109,7 +112,10 @@ def _pydantic_errors(exc: ValidationError, pos: Positions) -> Iterator[SpecError
     for err in errors:
         loc: Path_ = tuple(err["loc"])
         kind = err["type"]
-        if loc and loc[-1] == "[key]":
+        if loc and loc[-1] == "[key]" and len(loc) > 2 and loc[-3] == "versions":
+            message = f"`{_shown(str(loc[-2]))}` is not a version: versions are numbers from 1"
+            yield pos.error(loc[:-1], message, at_key=True)
+        elif loc and loc[-1] == "[key]":
             name = loc[-2]
             yield pos.error(loc[:-1], _bad_name(str(name), err["msg"]), at_key=True)
         elif kind == "extra_forbidden":
@@ -215,14 +221,9 @@ def _schemas(data: dict[str, Any]) -> Iterator[tuple[Path_, Any]]:
         for name, event in events.items():
             if isinstance(event, dict) and "payload" in event:
                 yield ("events", name, "payload"), event["payload"]
-    services = data.get("services")
-    if not isinstance(services, dict):
-        return
-    for sname, service in services.items():
-        if not isinstance(service, dict):
-            continue
+    for base, block in _raw_versions(data):
         for group, keys in (("commands", ("payload", "output")), ("queues", ("payload",))):
-            handlers = service.get(group)
+            handlers = block.get(group)
             if not isinstance(handlers, dict):
                 continue
             for hname, handler in handlers.items():
@@ -230,7 +231,23 @@ def _schemas(data: dict[str, Any]) -> Iterator[tuple[Path_, Any]]:
                     continue
                 for key in keys:
                     if key in handler:
-                        yield ("services", sname, group, hname, key), handler[key]
+                        yield (*base, group, hname, key), handler[key]
+
+
+def _raw_versions(data: dict[str, Any]) -> Iterator[tuple[Path_, dict[str, Any]]]:
+    """Each version block of the raw spec, by path: a service itself, or each of its `versions`."""
+    services = data.get("services")
+    if not isinstance(services, dict):
+        return
+    for sname, service in services.items():
+        if not isinstance(service, dict):
+            continue
+        versions = service.get("versions")
+        if isinstance(versions, dict):
+            for number, block in versions.items():
+                if isinstance(block, dict):
+                    yield ("services", sname, "versions", number), block
+        yield ("services", sname), service
 
 
 def _set(data: Any, path: Path_, value: Any) -> None:
@@ -357,18 +374,41 @@ def _subschemas(schema: Any, path: Path_) -> Iterator[tuple[dict[str, Any], Path
 # ---------------------------------------------------------------- references and names
 
 
-def _check_references(spec: Spec, pos: Positions) -> Iterator[SpecError]:
-    commands = {f"{s}.v{svc.version}.{c}" for s, svc in spec.services.items() for c in svc.commands}
-    queues = {q for svc in spec.services.values() for q in svc.queues}
-    events = set(spec.events)
+def _check_versions(spec: Spec, pos: Positions) -> Iterator[SpecError]:
+    """A service is written either inline (`version: N`) or with `versions:`, never both."""
     for sname, svc in spec.services.items():
+        if not svc.versions:
+            continue
+        for key in ("version", *VERSION_KEYS):
+            if key not in svc.model_fields_set:
+                continue
+            if key == "version":
+                message = (
+                    "`version` and `versions` cannot both be set: list every live version under "
+                    "`versions` (`1: {...}`, `2: {...}`), or write one inline with `version`"
+                )
+            else:
+                message = (
+                    f"`{key}` belongs to a version when the service has `versions`: move it "
+                    f"into each version (`versions.<N>.{key}`)"
+                )
+            yield pos.error(("services", sname, key), message, at_key=True)
+
+
+def _check_references(spec: Spec, pos: Positions) -> Iterator[SpecError]:
+    live = service_versions(spec)
+    commands = {f"{v.name}.v{v.version}.{c}" for v in live for c in v.block.commands}
+    queues = {q for v in live for q in v.block.queues}
+    events = set(spec.events)
+    for sv in live:
+        svc = sv.block
         handlers = [
             *(("commands", n, h) for n, h in svc.commands.items()),
             *(("subscriptions", n, h) for n, h in svc.subscriptions.items()),
             *(("queues", n, h) for n, h in svc.queues.items()),
         ]
         for group, hname, handler in handlers:
-            base: Path_ = ("services", sname, group, hname)
+            base: Path_ = (*sv.path, group, hname)
             for key, targets, known, what in (
                 ("can_invoke", handler.can_invoke, commands, "command"),
                 ("can_emit", handler.can_emit, events, "event"),
@@ -381,7 +421,7 @@ def _check_references(spec: Spec, pos: Positions) -> Iterator[SpecError]:
                     yield pos.error((*base, key), f"`{key}` lists the same {what} twice")
         for cname, command in svc.commands.items():
             event = command.success_event
-            path: Path_ = ("services", sname, "commands", cname, "success_event")
+            path: Path_ = (*sv.path, "commands", cname, "success_event")
             if event is not None:
                 if event not in events:
                     yield pos.error(path, _unresolved("event", event, events))
@@ -391,7 +431,7 @@ def _check_references(spec: Spec, pos: Positions) -> Iterator[SpecError]:
                     )
         for subname, sub in svc.subscriptions.items():
             if sub.event not in events:
-                path = ("services", sname, "subscriptions", subname, "event")
+                path = (*sv.path, "subscriptions", subname, "event")
                 yield pos.error(path, _unresolved("event", sub.event, events))
 
 
@@ -403,29 +443,39 @@ def _check_invoke_graph(spec: Spec, pos: Positions) -> Iterator[SpecError]:
     worker of its own that nothing waits on (enqueueing does not wait), so its
     jobs may invoke any command, their own service's included.
     """
-    calls: dict[str, set[str]] = {name: set() for name in spec.services}
-    for sname, svc in spec.services.items():
+    live = service_versions(spec)
+    # A worker is one version of a service: a node is named after its service alone
+    # while that service has one version, `<service>.v<N>` when it has several.
+    several = {v.name for v in live if len(spec.services[v.name].live()) > 1}
+    node = {
+        f"{v.name}.v{v.version}": f"{v.name}.v{v.version}" if v.name in several else v.name
+        for v in live
+    }
+    where = {node[f"{v.name}.v{v.version}"]: v.path for v in live}
+    calls: dict[str, set[str]] = {name: set() for name in where}
+    for sv in live:
+        caller = node[f"{sv.name}.v{sv.version}"]
         groups = (
-            ("commands", svc.commands),
-            ("subscriptions", svc.subscriptions),
+            ("commands", sv.block.commands),
+            ("subscriptions", sv.block.subscriptions),
         )
         for group, handlers in groups:
             for hname, handler in handlers.items():
                 for i, target in enumerate(handler.can_invoke):
-                    callee = target.split(".", 1)[0]
-                    if callee == sname:
+                    callee = node.get(target.rsplit(".", 1)[0])
+                    if callee == caller:
                         yield pos.error(
-                            ("services", sname, group, hname, "can_invoke", i),
+                            (*sv.path, group, hname, "can_invoke", i),
                             f"`{_shown(target)}` is a command of the same service; call its "
                             "code directly (waiting on your own service can deadlock its worker "
                             "pool)",
                         )
-                    elif callee in calls:
-                        calls[sname].add(callee)
+                    elif callee is not None:
+                        calls[caller].add(callee)
     for cycle in _cycles(calls):
         path = " -> ".join([*cycle, cycle[0]])
         yield pos.error(
-            ("services", cycle[0]),
+            where[cycle[0]],
             f"services invoke each other in a circle ({path}); a full worker pool on each side "
             "would wait forever. Break the circle with an event",
             at_key=True,
@@ -621,18 +671,21 @@ def _check_names(spec: Spec, pos: Positions) -> Iterator[SpecError]:
         message = f"the package `{package}` would hide {hidden}; choose another name"
         yield pos.error(("project", "name"), message)
     yield from _collisions(pos, (("services", s) for s in spec.services), "services")
-    for sname, svc in spec.services.items():
+    live = service_versions(spec)
+    for sv in live:
+        sname, svc = sv.name, sv.block
         try:
-            KubeName(spec.project.name, sname, f"v{svc.version}")
+            KubeName(spec.project.name, sname, f"v{sv.version}")
         except ValueError:
-            label = "-".join([*words(spec.project.name), *words(sname), f"v{svc.version}"])
+            label = "-".join([*words(spec.project.name), *words(sname), f"v{sv.version}"])
             message = (
                 f"`{label}` (project, service and version) "
                 f"is longer than the {KUBE_NAME_MAX_LENGTH} characters a Kubernetes name may have; "
                 "choose a shorter service or project name"
             )
-            yield pos.error(("services", sname), message, at_key=True)
-    for sname, svc in spec.services.items():
+            yield pos.error(sv.path, message, at_key=True)
+    for sv in live:
+        sname, svc = sv.name, sv.block
         for qname in svc.queues:
             try:
                 KubeName(spec.project.name, qname, "jobs")
@@ -643,22 +696,23 @@ def _check_names(spec: Spec, pos: Positions) -> Iterator[SpecError]:
                     f"than the {KUBE_NAME_MAX_LENGTH} characters a Kubernetes name may have; "
                     "choose a shorter queue or project name"
                 )
-                yield pos.error(("services", sname, "queues", qname), message, at_key=True)
+                yield pos.error((*sv.path, "queues", qname), message, at_key=True)
         if svc.uses_database and spec.infrastructure.database is None:
             yield pos.error(
-                ("services", sname, "uses_database"),
+                (*sv.path, "uses_database"),
                 "the service uses the database, but `infrastructure.database` is not set; "
                 "declare it (`url`, `max_connections`) so its connections can be planned",
             )
     yield from _collisions(pos, (("events", e) for e in spec.events), "events")
     yield from _collisions(
         pos,
-        (("services", s, "queues", q) for s, svc in spec.services.items() for q in svc.queues),
-        "queues (queue names are project-wide)",
+        ((*v.path, "queues", q) for v in live for q in v.block.queues),
+        "queues (queue names are project-wide, across every version)",
     )
-    for sname, svc in spec.services.items():
+    for sv in live:
+        sname, svc = sv.name, sv.block
         handlers = [
-            ("services", sname, group, name)
+            (*sv.path, group, name)
             for group, names in (
                 ("commands", svc.commands),
                 ("subscriptions", svc.subscriptions),
@@ -666,7 +720,8 @@ def _check_names(spec: Spec, pos: Positions) -> Iterator[SpecError]:
             )
             for name in names
         ]
-        yield from _collisions(pos, iter(handlers), f"handlers of service `{sname}`")
+        what = f"`{sname}`" if sv.path[-1] == sname else f"`{sname}` v{sv.version}"
+        yield from _collisions(pos, iter(handlers), f"handlers of service {what}")
 
 
 def _check_deployment(spec: Spec, pos: Positions) -> Iterator[SpecError]:
@@ -680,13 +735,13 @@ def _check_deployment(spec: Spec, pos: Positions) -> Iterator[SpecError]:
             f"`{kube.tag}`), which would make `{kube.image}:{kube.tag}`; write "
             f"`image: {repository}` and `tag: {tag}`",
         )
-    for sname, svc in spec.services.items():
-        dep = svc.deployment
+    for sv in service_versions(spec):
+        dep = sv.block.deployment
         scale = dep.autoscale
         if scale is None or scale.min_replicas <= dep.replicas <= scale.max_replicas:
             continue
         bounds = f"set `replicas` between {scale.min_replicas} and {scale.max_replicas}"
-        base: Path_ = ("services", sname, "deployment")
+        base: Path_ = (*sv.path, "deployment")
         if "replicas" not in dep.model_fields_set:
             message = (
                 f"`replicas` (not set, so {dep.replicas}) is below `autoscale.min_replicas` "
@@ -716,6 +771,8 @@ def _collisions(pos: Positions, paths: Iterator[Path_], what: str) -> Iterator[S
             first = seen.get(derived)
             if first is not None and first != path:
                 message = f"`{name}` and `{first[-1]}` both become `{derived}`"
+                if name == str(first[-1]):
+                    message = f"`{name}` is also declared at `{dotted(first)}`"
                 yield pos.error(path, f"{message}; rename one of these {what}", at_key=True)
                 break
             seen[derived] = path

@@ -15,7 +15,7 @@ from jsonschema.validators import validator_for
 
 from purista.errors import SpecError
 from purista.load import Path_, Positions
-from purista.spec.models import Schedule, Spec
+from purista.spec.models import Schedule, Spec, service_versions
 from purista.spec.names import KUBE_NAME_MAX_LENGTH, KubeName, words
 
 TARGETS = ("enqueue", "invoke", "emit")
@@ -124,14 +124,13 @@ def _target_schemas(spec: Spec, key: str) -> dict[str, dict[str, Any]]:
     """The payload schema of every target of kind `key`, by the name a schedule uses."""
     if key == "emit":
         return {name: event.payload for name, event in spec.events.items()}
+    live = service_versions(spec)
     if key == "enqueue":
-        return {
-            q: queue.payload for svc in spec.services.values() for q, queue in svc.queues.items()
-        }
+        return {q: queue.payload for v in live for q, queue in v.block.queues.items()}
     return {
-        f"{s}.v{svc.version}.{c}": command.payload
-        for s, svc in spec.services.items()
-        for c, command in svc.commands.items()
+        f"{v.name}.v{v.version}.{c}": command.payload
+        for v in live
+        for c, command in v.block.commands.items()
     }
 
 

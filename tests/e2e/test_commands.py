@@ -226,7 +226,7 @@ def test_the_built_in_example_works_out_of_the_box(
     assert unknown.returncode == 1
     assert "UnknownUserError: no user nobody" in unknown.stderr
     client = redis.Redis.from_url(redis_url)
-    assert wait_for(lambda: client.exists(f"myshop:state:user:avatar:{user['userId']}"), 30)
+    assert wait_for(lambda: client.exists(f"myshop:state:user.v1:avatar:{user['userId']}"), 30)
     assert wait_for(
         lambda: (
             "order" in (tmp_path / "email.log").read_text()

@@ -28,7 +28,7 @@ from purista.runtime.transport import Transport
 from runtime_double.handlers import greet, shout
 from support import wait_for
 
-BINDINGS = service_bindings("greeter") + service_bindings("shouter")
+BINDINGS = service_bindings("greeter.v1") + service_bindings("shouter.v1")
 
 
 # ---------------------------------------------------------------------- create_app
@@ -123,19 +123,19 @@ def test_reset_closes_the_client_it_forgets(client: redis.Redis) -> None:
 # ---------------------------------------------------------------------- states_for
 
 
-def test_states_for_uses_the_service_prefix_and_its_state_ttl(client: redis.Redis) -> None:
-    greeter = states_for("greeter")
+def test_states_for_uses_the_service_versions_prefix_and_its_state_ttl(client: redis.Redis) -> None:
+    greeter = states_for("greeter.v1")
     greeter.set_state("seen", {"n": 1})
-    assert client.get("rtdouble:state:greeter:seen") == b'{"n": 1}'
-    assert 0 < client.pttl("rtdouble:state:greeter:seen") <= 60_000
+    assert client.get("rtdouble:state:greeter.v1:seen") == b'{"n": 1}'
+    assert 0 < client.pttl("rtdouble:state:greeter.v1:seen") <= 60_000
     assert greeter.get_state("seen") == {"n": 1}
-    shouter = states_for("shouter")
+    shouter = states_for("shouter.v1")
     shouter.set_state("seen", 2)
-    assert client.get("rtdouble:state:shouter:seen") == b"2"
-    assert client.ttl("rtdouble:state:shouter:seen") == -1  # no state_ttl: kept
+    assert client.get("rtdouble:state:shouter.v1:seen") == b"2"
+    assert client.ttl("rtdouble:state:shouter.v1:seen") == -1  # no state_ttl: kept
     assert shouter.get_state("seen") == 2
     greeter.remove_state("seen")
-    assert client.exists("rtdouble:state:greeter:seen") == 0
+    assert client.exists("rtdouble:state:greeter.v1:seen") == 0
     assert shouter.get_state("seen") == 2
 
 

@@ -28,7 +28,7 @@ from runtime_double.handlers import audit, count, greet, work
 QUEUE = QUEUES["work"]
 K = keys(QUEUE.name)
 GREETER = "rtdouble.greeter.v1"
-BINDINGS = service_bindings("greeter") + service_bindings("shouter")
+BINDINGS = service_bindings("greeter.v1") + service_bindings("shouter.v1")
 
 
 @pytest.fixture(autouse=True)

@@ -56,6 +56,8 @@ def one_line(err: str) -> str:
         ["dlq", "list", "work", "--offset", "-1"],
         ["worker"],
         ["worker", "greeter", "--queue", "work"],
+        ["worker", "nobody"],
+        ["worker", "greeter.v2"],
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(run: Run, args: list[str]) -> None:

@@ -248,11 +248,11 @@ def test_run_carries_principal_and_tenant_to_nested_handlers(
 
 def test_each_service_has_its_own_states_with_its_ttl() -> None:
     bridge = InProcessBridge()
-    assert set(bridge.states) == {"greeter", "shouter"}
-    bridge.states["greeter"].set_state("k", 1)
-    assert bridge.states["shouter"].get_state("k") is None
-    assert bridge.states["greeter"]._default_ttl == 60
-    assert bridge.states["shouter"]._default_ttl is None
+    assert set(bridge.states) == {"greeter.v1", "shouter.v1"}
+    bridge.states["greeter.v1"].set_state("k", 1)
+    assert bridge.states["shouter.v1"].get_state("k") is None
+    assert bridge.states["greeter.v1"]._default_ttl == 60
+    assert bridge.states["shouter.v1"]._default_ttl is None
 
 
 # ---------------------------------------------------------------------- testing

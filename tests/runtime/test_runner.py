@@ -216,9 +216,9 @@ def test_run_coroutine_returns_the_result_or_raises() -> None:
 
 
 def test_service_bindings_are_the_generated_ones() -> None:
-    assert service_bindings("greeter") == greeter.BINDINGS
-    assert service_bindings("shouter") == shouter.BINDINGS
-    assert [b.task for b in service_bindings("greeter")] == [
+    assert service_bindings("greeter.v1") == greeter.BINDINGS
+    assert service_bindings("shouter.v1") == shouter.BINDINGS
+    assert [b.task for b in service_bindings("greeter.v1")] == [
         "greeter.v1.greet",
         "greeter.v1.audit",
         "work",

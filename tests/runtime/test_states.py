@@ -10,7 +10,7 @@ from purista.runtime import app
 from purista.runtime.project import SERVICES
 from purista.runtime.states import MemoryStates, RedisStates, encode
 
-PREFIX = "rtdouble:state:greeter:"
+PREFIX = "rtdouble:state:greeter.v1:"
 
 
 class Clock:
@@ -57,8 +57,8 @@ def test_redis_states_keep_json_values_under_the_prefix(client: redis.Redis) -> 
 
 
 def test_the_service_state_ttl_is_the_default(client: redis.Redis) -> None:
-    states = app.states_for("greeter")
-    assert SERVICES["greeter"].state_ttl == 60
+    states = app.states_for("greeter.v1")
+    assert SERVICES["greeter.v1"].state_ttl == 60
     states.set_state("k", "v")
     assert 59_000 < client.pttl(PREFIX + "k") <= 60_000
     assert states.get_state("k") == "v"
@@ -75,12 +75,12 @@ def test_a_ttl_given_to_set_state_wins(client: redis.Redis) -> None:
 
 
 def test_no_ttl_when_the_service_has_none(client: redis.Redis) -> None:
-    states = app.states_for("shouter")
-    assert SERVICES["shouter"].state_ttl is None
+    states = app.states_for("shouter.v1")
+    assert SERVICES["shouter.v1"].state_ttl is None
     states.set_state("k", [1])
-    assert client.pttl("rtdouble:state:shouter:k") == -1
+    assert client.pttl("rtdouble:state:shouter.v1:k") == -1
     states.set_state("k", [2], ttl=10)
-    assert 9_000 < client.pttl("rtdouble:state:shouter:k") <= 10_000
+    assert 9_000 < client.pttl("rtdouble:state:shouter.v1:k") <= 10_000
 
 
 def test_setting_again_resets_the_ttl(client: redis.Redis) -> None:

@@ -21,7 +21,7 @@ DEFAULT_DATABASE_URL: str | None = None
 TRACING = Tracing(exporter="none", endpoint="http://127.0.0.1:4317", sample_ratio=1.0)
 
 SERVICES: dict[str, ServiceInfo] = {
-    "greeter": ServiceInfo(
+    "greeter.v1": ServiceInfo(
         name="greeter",
         version=1,
         queue="rtdouble.greeter.v1",
@@ -32,7 +32,7 @@ SERVICES: dict[str, ServiceInfo] = {
         state_ttl=60,
         uses_database=False,
     ),
-    "shouter": ServiceInfo(
+    "shouter.v1": ServiceInfo(
         name="shouter",
         version=1,
         queue="rtdouble.shouter.v1",
@@ -66,6 +66,7 @@ QUEUES: dict[str, QueueInfo] = {
     "work": QueueInfo(
         name="work",
         service="greeter",
+        version=1,
         max_attempts=3,
         backoff_initial=0.05,
         backoff_max=0.2,
@@ -83,6 +84,7 @@ def _subscription(queue: str, service: str) -> QueueInfo:
     return QueueInfo(
         name=queue,
         service=service,
+        version=1,
         max_attempts=3,
         backoff_initial=0.2,
         backoff_max=1.0,
@@ -109,8 +111,8 @@ EXAMPLES: dict[str, Any] = {
 }
 
 WORKERS: tuple[WorkerInfo, ...] = (
-    WorkerInfo(name="rtdouble-greeter-v1", args=("worker", "greeter"), grace_period=35),
-    WorkerInfo(name="rtdouble-shouter-v1", args=("worker", "shouter"), grace_period=35),
+    WorkerInfo(name="rtdouble-greeter-v1", args=("worker", "greeter.v1"), grace_period=35),
+    WorkerInfo(name="rtdouble-shouter-v1", args=("worker", "shouter.v1"), grace_period=35),
     WorkerInfo(name="rtdouble-work", args=("worker", "--queue", "work"), grace_period=32),
 )
 

@@ -63,10 +63,11 @@ _TASK_ID = {
 }
 
 
-def _versions(model: spec.Spec, plan: Plan) -> Iterator[tuple[Service, spec.Service]]:
+def _versions(model: spec.Spec, plan: Plan) -> Iterator[tuple[Service, spec.Version]]:
     """Each service version of the plan, with its block in the spec."""
+    blocks = {(v.name, v.version): v.block for v in spec.service_versions(model)}
     for service in plan.services:
-        yield service, model.services[service.name]
+        yield service, blocks[service.name, service.version]
 
 
 def _api_version(model: spec.Spec) -> str:
@@ -102,7 +103,7 @@ class _Document:
         self.schemas: dict[str, Any] = {}
         self.senders = _senders(plan)
 
-    def service(self, service: Service, block: spec.Service, model: spec.Spec) -> None:
+    def service(self, service: Service, block: spec.Version, model: spec.Spec) -> None:
         who = f"{service.name} v{service.version}"
         if service.commands:
             self._commands(service, block, who)
@@ -144,7 +145,7 @@ class _Document:
             self._receive(f"job.{h.name}", channel, h.name, h, who=who)
             self._send(f"enqueue.{h.name}", channel, h.name, h.name, kind="queue")
 
-    def _commands(self, service: Service, block: spec.Service, who: str) -> None:
+    def _commands(self, service: Service, block: spec.Version, who: str) -> None:
         version = f"{service.name}.v{service.version}"
         channel, replies = f"commands.{version}", f"replies.{version}"
         requests: dict[str, Any] = {}

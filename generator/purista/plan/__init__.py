@@ -40,6 +40,7 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
     """The plan of the project `model` describes."""
     project = _project(model, generator_version)
     pkg = project.package
+    live = spec.service_versions(model)
     events = {
         name: EventLink(name, PythonIdentifier(name), ClassName(name, "Event"))
         for name in model.events
@@ -49,33 +50,33 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
             qname,
             PythonIdentifier(qname),
             ClassName(qname, "Job"),
-            f"{_service_module(pkg, sname, svc)}._generated.models",
-            f"{PythonIdentifier(sname)}_v{svc.version}",
+            f"{_service_module(pkg, v.name, v.version)}._generated.models",
+            f"{PythonIdentifier(v.name)}_v{v.version}",
         )
-        for sname, svc in model.services.items()
-        for qname in svc.queues
+        for v in live
+        for qname in v.block.queues
     }
     commands = {
-        f"{sname}.v{svc.version}.{cname}": CommandLink(
-            task=f"{sname}.v{svc.version}.{cname}",
-            queue=f"{project.name}.{sname}.v{svc.version}",
-            service_ident=PythonIdentifier(sname),
-            service_class=ClassName(sname),
-            version=svc.version,
+        f"{v.name}.v{v.version}.{cname}": CommandLink(
+            task=f"{v.name}.v{v.version}.{cname}",
+            queue=f"{project.name}.{v.name}.v{v.version}",
+            service_ident=PythonIdentifier(v.name),
+            service_class=ClassName(v.name),
+            version=v.version,
             ident=PythonIdentifier(cname),
             timeout=cmd.timeout,
             payload_class=ClassName(cname, "Payload"),
             output_class=ClassName(cname, "Output"),
-            models_module=f"{_service_module(pkg, sname, svc)}._generated.models",
-            models_alias=f"{PythonIdentifier(sname)}_v{svc.version}",
+            models_module=f"{_service_module(pkg, v.name, v.version)}._generated.models",
+            models_alias=f"{PythonIdentifier(v.name)}_v{v.version}",
             example_output=_example_json(cmd.output),
         )
-        for sname, svc in model.services.items()
-        for cname, cmd in svc.commands.items()
+        for v in live
+        for cname, cmd in v.block.commands.items()
     }
     links = _Links(commands, events, queues, {n: e.payload for n, e in model.events.items()})
     services = tuple(
-        _service(project, sname, svc, links) for sname, svc in sorted(model.services.items())
+        _service(project, v, links) for v in sorted(live, key=lambda v: (v.name, v.version))
     )
     routes: dict[str, list[Route]] = {name: [] for name in model.events}
     for service in services:
@@ -103,7 +104,7 @@ def build_plan(model: spec.Spec, spec_text: str, generator_version: str) -> Plan
         deploy,
         files,
         spec_text,
-        _first(model, services),
+        _first(live, services),
         _schedules(model),
     )
 
@@ -135,11 +136,11 @@ def _schedules(model: spec.Spec) -> tuple[Schedule, ...]:
     return tuple(out)
 
 
-def _first(model: spec.Spec, services: tuple[Service, ...]) -> Handler | None:
+def _first(live: tuple[spec.ServiceVersion, ...], services: tuple[Service, ...]) -> Handler | None:
     """The command the spec lists first, in the order it is written (`services` is sorted)."""
-    for sname, svc in model.services.items():
-        for cname in svc.commands:
-            task = f"{sname}.v{svc.version}.{cname}"
+    for v in live:
+        for cname in v.block.commands:
+            task = f"{v.name}.v{v.version}.{cname}"
             return next(c for s in services for c in s.commands if c.task == task)
     return None
 
@@ -175,14 +176,15 @@ def _project(model: spec.Spec, generator_version: str) -> Project:
     )
 
 
-def _service_module(package: str, name: str, svc: spec.Service) -> str:
-    return f"{package}.services.{PythonIdentifier(name)}.v{svc.version}"
+def _service_module(package: str, name: str, version: int) -> str:
+    return f"{package}.services.{PythonIdentifier(name)}.v{version}"
 
 
-def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> Service:
-    module = _service_module(project.package, name, svc)
+def _service(project: Project, live: spec.ServiceVersion, links: _Links) -> Service:
+    name, svc, version = live.name, live.block, live.version
+    module = _service_module(project.package, name, version)
     path = "src/" + module.replace(".", "/")
-    queue = f"{project.name}.{name}.v{svc.version}"
+    queue = f"{project.name}.{name}.v{version}"
     dep = svc.deployment
 
     def handler(kind: str, hname: str, h: spec.Command | spec.Subscription | spec.Queue) -> Handler:
@@ -193,7 +195,7 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
         payload_class: str
         payload_schema: dict[str, Any]
         if isinstance(h, spec.Command):
-            task, hqueue, timeout = f"{name}.v{svc.version}.{hname}", queue, h.timeout
+            task, hqueue, timeout = f"{name}.v{version}.{hname}", queue, h.timeout
             payload_class, payload_module = (
                 ClassName(hname, "Payload"),
                 f"{module}._generated.models",
@@ -203,7 +205,7 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
             success = links.events[h.success_event] if h.success_event else None
             event = None
         elif isinstance(h, spec.Subscription):
-            task, hqueue, timeout = f"{name}.v{svc.version}.{hname}", f"{queue}.{hname}", h.timeout
+            task, hqueue, timeout = f"{name}.v{version}.{hname}", f"{queue}.{hname}", h.timeout
             event = links.events[h.event]
             payload_class, payload_module = event.class_name, f"{project.package}.events"
             output_class, payload_schema, success = None, links.event_schemas[h.event], None
@@ -234,7 +236,7 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
                 schedule_batch_size=h.schedule_batch_size,
                 recovery_batch_size=h.recovery_batch_size,
             )
-        test_dir = f"tests/services/{PythonIdentifier(name)}/v{svc.version}/{group}"
+        test_dir = f"tests/services/{PythonIdentifier(name)}/v{version}/{group}"
         return Handler(
             kind=kind,  # type: ignore[arg-type]
             name=hname,
@@ -243,7 +245,7 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
             description=h.description,
             service=name,
             service_ident=PythonIdentifier(name),
-            version=svc.version,
+            version=version,
             task=task,
             queue=hqueue,
             module=f"{module}.{group}.{ident}",
@@ -277,9 +279,9 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
     return Service(
         name=name,
         ident=PythonIdentifier(name),
-        kube_name=KubeName(project.name, name, f"v{svc.version}"),
-        version=svc.version,
-        description=svc.description,
+        kube_name=KubeName(project.name, name, f"v{version}"),
+        version=version,
+        description=live.description,
         queue=queue,
         module=module,
         path=path,
@@ -298,11 +300,11 @@ def _service(project: Project, name: str, svc: spec.Service, links: _Links) -> S
         queues=queues,
         models=tuple(models),
         alerts=AlertSettings(
-            error_rate=svc.alerts.error_rate,
-            latency=svc.alerts.latency,
-            backlog_for=svc.alerts.backlog_for,
-            lag=svc.alerts.lag,
-            pool_waiting_for=svc.alerts.pool_waiting_for,
+            error_rate=live.service.alerts.error_rate,
+            latency=live.service.alerts.latency,
+            backlog_for=live.service.alerts.backlog_for,
+            lag=live.service.alerts.lag,
+            pool_waiting_for=live.service.alerts.pool_waiting_for,
         ),
     )
 
@@ -337,7 +339,7 @@ _PROJECT_FILES: tuple[tuple[str, Owner], ...] = (
     ("tests/conftest.py", "generated"),
 )
 _SERVICE_FILES: tuple[str, ...] = (
-    "__init__.py",
+    "__init__.py",  # the service's package; the others are per version
     "v{version}/__init__.py",
     "v{version}/_generated/__init__.py",
     "v{version}/_generated/context.py",
@@ -398,41 +400,37 @@ def _files(project: Project, services: tuple[Service, ...], deploy: Deploy) -> t
     ):
         files.append(File(path, None, "generated"))
     for svc in services:
-        base = f"src/{project.package}/services/{svc.ident}/"
-        files.append(File(f"{svc.path}/_generated/models.py", None, "generated", svc.name))
-        for path in _SERVICE_FILES:
-            template = "src/{package}/services/{service}/" + path + ".jinja"
-            files.append(
-                File(base + path.format(version=svc.version), template, "generated", svc.name)
-            )
-        for group, handlers in (
-            ("commands", svc.commands),
-            ("subscriptions", svc.subscriptions),
-            ("queues", svc.queues),
-        ):
-            if not handlers:
-                continue
-            template = f"src/{{package}}/services/{{service}}/v{{version}}/{group}/"
-            files.append(
-                File(
-                    f"{svc.path}/{group}/__init__.py",
-                    template + "__init__.py.jinja",
-                    "generated",
-                    svc.name,
-                )
-            )
-            for h in handlers:
-                kind = group[:-1]
-                files.append(
-                    File(h.path, template + f"{{{kind}}}.py.jinja", "user", svc.name, h.name)
-                )
-                files.append(
-                    File(
-                        h.test_path,
-                        f"tests/services/{{service}}/v{{version}}/{group}/test_{{{kind}}}.py.jinja",
-                        "user",
-                        svc.name,
-                        h.name,
-                    )
-                )
+        # The package `services/<service>/` comes with the lowest version of the service.
+        first = svc.version == min(s.version for s in services if s.name == svc.name)
+        files.extend(_service_files(project, svc, with_package=first))
     return tuple(sorted(files, key=lambda f: f.path))
+
+
+def _service_files(project: Project, svc: Service, *, with_package: bool) -> list[File]:
+    """The files of one version of a service: generated modules, handlers and their tests."""
+
+    def of(path: str, template: str | None, owner: Owner, handler: str | None = None) -> File:
+        return File(path, template, owner, svc.name, handler, version=svc.version)
+
+    base = f"src/{project.package}/services/{svc.ident}/"
+    files = [of(f"{svc.path}/_generated/models.py", None, "generated")]
+    for path in _SERVICE_FILES if with_package else _SERVICE_FILES[1:]:
+        template = "src/{package}/services/{service}/" + path + ".jinja"
+        files.append(of(base + path.format(version=svc.version), template, "generated"))
+    for group, handlers in (
+        ("commands", svc.commands),
+        ("subscriptions", svc.subscriptions),
+        ("queues", svc.queues),
+    ):
+        if not handlers:
+            continue
+        template = f"src/{{package}}/services/{{service}}/v{{version}}/{group}/"
+        files.append(
+            of(f"{svc.path}/{group}/__init__.py", template + "__init__.py.jinja", "generated")
+        )
+        kind = group[:-1]
+        test_template = f"tests/services/{{service}}/v{{version}}/{group}/test_{{{kind}}}.py.jinja"
+        for h in handlers:
+            files.append(of(h.path, template + f"{{{kind}}}.py.jinja", "user", h.name))
+            files.append(of(h.test_path, test_template, "user", h.name))
+    return files

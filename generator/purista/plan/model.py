@@ -177,6 +177,11 @@ class Service:
     alerts: AlertSettings = AlertSettings()
 
     @property
+    def key(self) -> str:
+        """`<service>.v<N>`: how the project's runtime and `worker` name this version."""
+        return f"{self.name}.v{self.version}"
+
+    @property
     def handlers(self) -> tuple[Handler, ...]:
         """Commands, subscriptions and queues, in that order."""
         return self.commands + self.subscriptions + self.queues
@@ -341,6 +346,7 @@ class File:
     handler: str | None = None
     worker: str | None = None  # the kube name of a worker, for per-worker files
     source: str | None = None  # a runtime module copied byte for byte
+    version: int | None = None  # of `service`
 
 
 @dataclass(frozen=True)
@@ -358,9 +364,17 @@ class Plan:
     first_command: Handler | None = None
     schedules: tuple[Schedule, ...] = ()
 
-    def service(self, name: str) -> Service:
-        """The service called `name`."""
-        return next(s for s in self.services if s.name == name)
+    def service(self, name: str, version: int | None = None) -> Service:
+        """Version `version` of the service called `name` (its lowest version by default)."""
+        return next(s for s in self.services if s.name == name and version in (None, s.version))
+
+    @property
+    def side_by_side(self) -> dict[str, tuple[int, ...]]:
+        """The services with several live versions, and their versions."""
+        versions: dict[str, tuple[int, ...]] = {}
+        for s in self.services:
+            versions[s.name] = (*versions.get(s.name, ()), s.version)
+        return {name: numbers for name, numbers in versions.items() if len(numbers) > 1}
 
     def worker(self, kube_name: str) -> Worker:
         """The worker whose Kubernetes name is `kube_name`."""

@@ -22,8 +22,9 @@ def build_deploy(model: spec.Spec, project: Project, services: tuple[Service, ..
     """Every worker of the project, with its capacity, and the budgets they share."""
     infra = model.infrastructure
     workers: list[Worker] = []
+    blocks = {(v.name, v.version): v.block for v in spec.service_versions(model)}
     for service in services:
-        dep = model.services[service.name].deployment
+        dep = blocks[service.name, service.version].deployment
         autoscale = (
             Autoscale(
                 dep.autoscale.min_replicas,
@@ -41,7 +42,7 @@ def build_deploy(model: spec.Spec, project: Project, services: tuple[Service, ..
                     kind="service",
                     name=service.name,
                     kube_name=service.kube_name,
-                    args=("worker", service.name),
+                    args=("worker", service.key),
                     lists=service.consumes,
                     pool=dep.pool,
                     concurrency=dep.concurrency,

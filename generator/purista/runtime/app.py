@@ -191,7 +191,7 @@ def reset() -> None:
 
 
 def states_for(service: str) -> RedisStates:
-    """The state store of `service` (one per service and process)."""
+    """The state store of `service`, a `<service>.v<N>` (one per service version and process)."""
     states = _shared.states.get(service)
     if states is None:
         info = SERVICES[service]
@@ -258,7 +258,7 @@ def _command_task(binding: Binding) -> Any:
         try:
             with health.running(binding.timeout):
                 result = execute(
-                    binding, payload, message, get_bridge(), states_for(binding.service)
+                    binding, payload, message, get_bridge(), states_for(binding.service_key)
                 )
         except Exception as exc:
             bench.note(header, binding.task, started, False, get_client)
@@ -298,7 +298,7 @@ def _subscription_task(binding: Binding, subscription: QueueInfo) -> Any:
         started = time.perf_counter()
         try:
             with health.running(binding.timeout):
-                execute(binding, payload, message, get_bridge(), states_for(binding.service))
+                execute(binding, payload, message, get_bridge(), states_for(binding.service_key))
             bench.note(header, binding.task, started, True, get_client)
         except Exception as exc:  # noqa: BLE001  (every failure is retried, or dead-lettered)
             bench.note(header, binding.task, started, False, get_client)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from .context import Message
 from .errors import InvalidPayload, SettingsError
-from .info import PACKAGE, QueueInfo
+from .info import PACKAGE, QueueInfo, task_service
 from .jobs import MAX_DELAY
 from .project import (
     COMMANDS,
@@ -86,7 +86,11 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run the worker of a service, or of a job queue")
     worker.add_argument(
-        "service", nargs="?", choices=sorted(SERVICES), help="consume this service's queues"
+        "service",
+        nargs="?",
+        metavar="SERVICE",
+        help="consume the queues of this service version: "
+        f"{', '.join(sorted(SERVICES))} (a service with one version: its name alone)",
     )
     worker.add_argument(
         "--queue", choices=sorted(QUEUES), help="run the jobs of this queue instead"
@@ -252,8 +256,23 @@ def _worker(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
     return run_worker(
-        args.service, concurrency=args.concurrency, pool=args.pool, loglevel=args.loglevel
+        _service_version(args.service),
+        concurrency=args.concurrency,
+        pool=args.pool,
+        loglevel=args.loglevel,
     )
+
+
+def _service_version(name: str) -> str:
+    """The `<service>.v<N>` that `name` means: itself, or a service's only version."""
+    if name in SERVICES:
+        return name
+    versions = sorted(key for key, info in SERVICES.items() if info.name == name)
+    if len(versions) == 1:
+        return versions[0]
+    if versions:
+        raise UsageError(f"service {name} has several versions: name one of {', '.join(versions)}")
+    raise UsageError(f"no service {name}; services: {', '.join(sorted(SERVICES))}")
 
 
 def _scheduler(args: argparse.Namespace) -> int:
@@ -355,7 +374,7 @@ def _invoke(args: argparse.Namespace) -> int:
             f"; did you mean {close[0]}?" if close else f"; commands: {', '.join(sorted(COMMANDS))}"
         )
         raise UsageError(f"no command {args.target}{hint}")
-    binding = next(b for b in service_bindings(target.task.split(".")[0]) if b.task == target.task)
+    binding = next(b for b in service_bindings(task_service(target.task)) if b.task == target.task)
     payload = wire.to_wire(binding.payload, _payload(args.payload), f"payload of {target.task}")
     if args.timeout:
         target = replace(target, timeout=args.timeout)
@@ -414,15 +433,14 @@ def _bench_target(target: str) -> tuple[str, Any, list[str]]:
     from .runner import job_binding, service_bindings
 
     if target in COMMANDS:
-        service = target.split(".", maxsplit=1)[0]
-        binding = next(b for b in service_bindings(service) if b.task == target)
+        binding = next(b for b in service_bindings(task_service(target)) if b.task == target)
         return "command", binding.payload, [COMMANDS[target].queue]
     if target in EVENT_ROUTES:
         routes = EVENT_ROUTES[target]
         if not routes:
             raise UsageError(f"nobody subscribes to {target}: there is nothing to measure")
-        service = routes[0].task.split(".")[0]
-        binding = next(b for b in service_bindings(service) if b.task == routes[0].task)
+        first = routes[0].task
+        binding = next(b for b in service_bindings(task_service(first)) if b.task == first)
         return "event", binding.payload, [route.queue for route in routes]
     if target in QUEUES:
         return "job", job_binding(target).payload, []
@@ -482,7 +500,7 @@ def _concurrency(task: str) -> int:
     """How many messages of `task` one instance of its worker runs at once."""
     if task in QUEUES:
         return QUEUES[task].concurrency
-    return SERVICES[task.split(".", maxsplit=1)[0]].concurrency
+    return SERVICES[task_service(task)].concurrency
 
 
 def _store() -> Any:

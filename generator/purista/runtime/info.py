@@ -14,9 +14,22 @@ from typing import Any, Literal
 PACKAGE = __name__.split(".")[0]
 
 
+def service_key(service: str, version: int) -> str:
+    """`<service>.v<N>`: a version of a service, as `SERVICES` and its state store name it."""
+    return f"{service}.v{version}"
+
+
+def task_service(task: str) -> str:
+    """The service version of a command or subscription task (`user.v2.signUp` -> `user.v2`)."""
+    return task.rsplit(".", maxsplit=1)[0]
+
+
 @dataclass(frozen=True)
 class ServiceInfo:
-    """A service: the queues its worker consumes and the module registering its tasks."""
+    """A version of a service: the queues its worker consumes and the module registering its tasks.
+
+    `SERVICES` holds one per live version, by `service_key`.
+    """
 
     name: str
     version: int
@@ -27,6 +40,11 @@ class ServiceInfo:
     concurrency: int
     state_ttl: int | None
     uses_database: bool
+
+    @property
+    def key(self) -> str:
+        """`<service>.v<N>`."""
+        return service_key(self.name, self.version)
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,7 @@ class QueueInfo:
 
     name: str
     service: str
+    version: int
     max_attempts: int
     backoff_initial: float
     backoff_max: float
@@ -57,6 +76,11 @@ class QueueInfo:
     concurrency: int
     schedule_batch_size: int
     recovery_batch_size: int
+
+    @property
+    def service_key(self) -> str:
+        """`<service>.v<N>`: the version of the service whose handler runs these messages."""
+        return service_key(self.service, self.version)
 
 
 @dataclass(frozen=True)

@@ -189,4 +189,4 @@ class InProcessBridge(RecordingBridge):
         self, task: str, payload: Any, message: Message, job: tuple[str, int] | None = None
     ) -> Any:
         binding = self.bindings[task]
-        return execute(binding, payload, message, self, self.states[binding.service], job=job)
+        return execute(binding, payload, message, self, self.states[binding.service_key], job=job)

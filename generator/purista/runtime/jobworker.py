@@ -42,7 +42,7 @@ def run_job_worker(queue: str, *, concurrency: int | None = None, loglevel: str 
     info = QUEUES[queue]
     binding = job_binding(queue)
     threads = concurrency or int(os.environ.get("PURISTA_CONCURRENCY", info.concurrency))
-    if SERVICES[info.service].uses_database:
+    if SERVICES[info.service_key].uses_database:
         from . import database  # needs psycopg: only where a service uses the database
 
         database.configure(
@@ -232,7 +232,7 @@ class JobWorker:
                     job.payload,
                     message,
                     get_bridge(),
-                    states_for(self.queue.service),
+                    states_for(self.queue.service_key),
                     job=(job.id, job.attempt),
                 )
             except Exception as exc:  # noqa: BLE001  (any failure is recorded on the job)

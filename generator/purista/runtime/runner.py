@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from . import telemetry, wire
 from .bridge import Bridge
 from .context import Context, Message
+from .info import service_key
 from .jobs import Job
 from .project import QUEUES, SERVICES
 from .states import States
@@ -47,20 +48,27 @@ class Binding:
     success_event: str | None = None
     success_model: type[BaseModel] | None = None
 
+    @property
+    def service_key(self) -> str:
+        """`<service>.v<N>`: the version of the service the handler belongs to."""
+        return service_key(self.service, self.version)
+
     def handler(self) -> Callable[..., Any]:
         """The user's `handle` function (imported on first use)."""
         return _load(self.module)
 
 
 def service_bindings(service: str) -> tuple[Binding, ...]:
-    """The handlers of one service (its generated tasks module, imported on first use)."""
+    """The handlers of a `<service>.v<N>` (its generated tasks module, imported on first use)."""
     return tuple(importlib.import_module(SERVICES[service].tasks_module).BINDINGS)
 
 
 def job_binding(queue: str) -> Binding:
     """The handler of a job queue."""
     return next(
-        b for b in service_bindings(QUEUES[queue].service) if b.kind == "queue" and b.task == queue
+        b
+        for b in service_bindings(QUEUES[queue].service_key)
+        if b.kind == "queue" and b.task == queue
     )
 
 

@@ -45,7 +45,9 @@ def context_for(
         name=task,
         bridge=bridge if bridge is not None else RecordingBridge(),
         message=message or Message.first(),
-        states=states if states is not None else MemoryStates(SERVICES[binding.service].state_ttl),
+        states=states
+        if states is not None
+        else MemoryStates(SERVICES[binding.service_key].state_ttl),
     )
     return context
 
@@ -68,5 +70,5 @@ def run(
         payload,
         message or Message.first(),
         bridge if bridge is not None else RecordingBridge(),
-        states if states is not None else MemoryStates(SERVICES[binding.service].state_ttl),
+        states if states is not None else MemoryStates(SERVICES[binding.service_key].state_ttl),
     )

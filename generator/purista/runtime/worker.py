@@ -163,7 +163,9 @@ class Retries(bootsteps.StartStopStep):
 def run_worker(
     service: str, *, concurrency: int | None = None, pool: str | None = None, loglevel: str = "INFO"
 ) -> int:
-    """Consume `service`'s queues until stopped (SIGTERM finishes running tasks first).
+    """Consume the queues of `service` (a `<service>.v<N>`) until stopped.
+
+    SIGTERM lets running tasks finish first.
 
     Returns the worker's exit code: 0 after a clean stop, 1 when it crashed.
     """
@@ -181,7 +183,7 @@ def run_worker(
     if pool in ("threads", "solo"):
         worker_shutting_down.connect(_watch_shutdown(service), weak=False)
     if info.uses_database:
-        _open_database(pool, concurrency, f"{PROJECT}.{service}.v{info.version}")
+        _open_database(pool, concurrency, f"{PROJECT}.{info.key}")
     register(app, service_bindings(service))
     telemetry.install_log_ids()
     app.conf.worker_log_format = telemetry.LOG_FORMAT
@@ -194,13 +196,13 @@ def run_worker(
 
     def in_child(**_: object) -> None:
         index = getattr(current_process(), "index", 0)
-        telemetry.setup(service, worker=name, index=index)
+        telemetry.setup(info.name, worker=name, index=index)
         if index == 0:
             observe_backlog(info)
 
     def in_worker(**_: object) -> None:
         if pool != "prefork":
-            telemetry.setup(service, worker=name)
+            telemetry.setup(info.name, worker=name)
             observe_backlog(info)
 
     if pool == "prefork" and "prometheus" in telemetry.metric_exporters():
@@ -213,7 +215,7 @@ def run_worker(
     worker_init.connect(in_worker, weak=False)
     # The threads pool is purista's (see `pool`): it wakes the worker's loop when a slot frees.
     worker = app.Worker(
-        hostname=f"{service}.v{info.version}.{os.getpid()}@{socket.gethostname()}",
+        hostname=f"{info.key}.{os.getpid()}@{socket.gethostname()}",
         queues=list(info.consumes),
         pool_cls=f"{__package__}.pool:ThreadsPool" if pool == "threads" else pool,
         concurrency=concurrency,

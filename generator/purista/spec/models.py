@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -300,15 +300,13 @@ class Schedule(_Model):
     """Occurrences missed while no scheduler ran: `skip` them, or `run_once` for the whole gap."""
 
 
-class Service(_Model):
-    """A stateless service: commands, subscriptions and job queues."""
+class Version(_Model):
+    """One version of a service: its worker, commands, subscriptions and job queues."""
 
-    version: Annotated[int, Field(ge=1)] = 1
-    """The `N` of `v<N>` in task names, queues and the package path."""
     description: str = ""
-    """What the service is for, for docstrings and the README."""
+    """What the service (or this version of it) is for, for docstrings and the README."""
     deployment: Deployment = Deployment()
-    """How the service's worker runs."""
+    """How the worker of this version runs."""
     uses_database: bool = False
     """Give the handlers `context.resources.db`, a pool on `infrastructure.database`."""
     state_ttl: Annotated[int, Field(ge=1)] | None = None
@@ -316,11 +314,68 @@ class Service(_Model):
     commands: dict[Name, Command] = Field(default_factory=dict)
     """Requests with a response, by name."""
     subscriptions: dict[Name, Subscription] = Field(default_factory=dict)
-    """Event consumers, by name."""
+    """Event consumers, by name; each subscribing version gets every event on a queue of its own."""
     queues: dict[Name, Queue] = Field(default_factory=dict)
-    """Job queues, by name (unique in the whole project)."""
+    """Job queues, by name (unique in the whole project, across every version)."""
+
+
+VersionNumber = Annotated[int, Field(ge=1)]
+#: The keys a service holds for one version; beside `versions` they are written per version.
+VERSION_KEYS = ("deployment", "uses_database", "state_ttl", "commands", "subscriptions", "queues")
+
+
+class _Inline(_Model):
+    version: VersionNumber = 1
+    """The `N` of `v<N>` in task names, queues and the package path (one version, inline)."""
+
+
+class Service(Version, _Inline):  # fields in this order: `version`, the version keys, `versions`
+    """A stateless service: one version written inline, or several side by side in `versions`."""
+
+    versions: dict[VersionNumber, Version] = Field(
+        default_factory=dict,
+        min_length=1,
+        json_schema_extra={"propertyNames": {"pattern": "^[1-9][0-9]*$"}},
+    )
+    """Several versions live at once, by number (`1:`, `2:`), each holding the keys above from
+    `description` to `queues`, with its own worker, queues, handlers and state store; instead
+    of `version` and those keys inline."""
     alerts: ServiceAlerts = ServiceAlerts()
-    """Thresholds of the service's generated alerts; each has a default."""
+    """Thresholds of the service's generated alerts (every version's); each has a default."""
+
+    def live(self) -> dict[int, Version]:
+        """Every version of the service, by number, in ascending order."""
+        if not self.versions:
+            return {self.version: self}
+        return dict(sorted(self.versions.items()))
+
+
+class ServiceVersion(NamedTuple):
+    """One live version of a service, and where its block is in the spec."""
+
+    name: str
+    version: int
+    block: Version
+    path: tuple[str, ...]  # `services.<name>`, or `services.<name>.versions.<N>`
+    description: str  # the version's own, else the service's
+    service: Service  # the whole service, for what all its versions share (`alerts`)
+
+
+def service_versions(spec: Spec) -> tuple[ServiceVersion, ...]:
+    """Every version of every service, services in the spec's order, versions ascending.
+
+    The one place that knows the two ways of writing a service: everything that goes
+    through the spec's services, commands, subscriptions and queues starts here.
+    """
+    out: list[ServiceVersion] = []
+    for name, svc in spec.services.items():
+        for number, block in svc.live().items():
+            path: tuple[str, ...] = ("services", name)
+            if svc.versions:
+                path = (*path, "versions", str(number))  # as the spec's keys are read
+            description = block.description or svc.description
+            out.append(ServiceVersion(name, number, block, path, description, svc))
+    return tuple(out)
 
 
 class Spec(_Model):

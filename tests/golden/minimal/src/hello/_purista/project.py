@@ -27,8 +27,9 @@ TRACING = Tracing(
     sample_ratio=1.0,
 )
 
+# One per live version of each service, by `<service>.v<N>`.
 SERVICES: dict[str, ServiceInfo] = {
-    "greeter": ServiceInfo(
+    "greeter.v1": ServiceInfo(
         name="greeter",
         version=1,
         queue="hello.greeter.v1",
@@ -62,5 +63,5 @@ SCHEDULES: dict[str, ScheduleInfo] = {}
 
 # Every worker `dev` starts (one of each), with its Kubernetes grace period.
 WORKERS: tuple[WorkerInfo, ...] = (
-    WorkerInfo(name="hello-greeter-v1", args=("worker", "greeter"), grace_period=60),
+    WorkerInfo(name="hello-greeter-v1", args=("worker", "greeter.v1"), grace_period=60),
 )

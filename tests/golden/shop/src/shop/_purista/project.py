@@ -27,8 +27,9 @@ TRACING = Tracing(
     sample_ratio=1.0,
 )
 
+# One per live version of each service, by `<service>.v<N>`.
 SERVICES: dict[str, ServiceInfo] = {
-    "email": ServiceInfo(
+    "email.v1": ServiceInfo(
         name="email",
         version=1,
         queue="shop.email.v1",
@@ -39,7 +40,7 @@ SERVICES: dict[str, ServiceInfo] = {
         state_ttl=None,
         uses_database=False,
     ),
-    "order": ServiceInfo(
+    "order.v1": ServiceInfo(
         name="order",
         version=1,
         queue="shop.order.v1",
@@ -50,7 +51,7 @@ SERVICES: dict[str, ServiceInfo] = {
         state_ttl=None,
         uses_database=True,
     ),
-    "user": ServiceInfo(
+    "user.v1": ServiceInfo(
         name="user",
         version=1,
         queue="shop.user.v1",
@@ -80,6 +81,7 @@ QUEUES: dict[str, QueueInfo] = {
     "processAvatar": QueueInfo(
         name="processAvatar",
         service="user",
+        version=1,
         max_attempts=5,
         backoff_initial=1.0,
         backoff_max=60.0,
@@ -97,6 +99,7 @@ SUBSCRIPTIONS: dict[str, QueueInfo] = {
     "shop.email.v1.welcomeNewUser": QueueInfo(
         name="shop.email.v1.welcomeNewUser",
         service="email",
+        version=1,
         max_attempts=5,
         backoff_initial=1,
         backoff_max=120,
@@ -110,6 +113,7 @@ SUBSCRIPTIONS: dict[str, QueueInfo] = {
     "shop.email.v1.confirmOrder": QueueInfo(
         name="shop.email.v1.confirmOrder",
         service="email",
+        version=1,
         max_attempts=5,
         backoff_initial=1,
         backoff_max=120,
@@ -140,9 +144,9 @@ SCHEDULES: dict[str, ScheduleInfo] = {}
 
 # Every worker `dev` starts (one of each), with its Kubernetes grace period.
 WORKERS: tuple[WorkerInfo, ...] = (
-    WorkerInfo(name="shop-email-v1", args=("worker", "email"), grace_period=60),
-    WorkerInfo(name="shop-order-v1", args=("worker", "order"), grace_period=60),
-    WorkerInfo(name="shop-user-v1", args=("worker", "user"), grace_period=60),
+    WorkerInfo(name="shop-email-v1", args=("worker", "email.v1"), grace_period=60),
+    WorkerInfo(name="shop-order-v1", args=("worker", "order.v1"), grace_period=60),
+    WorkerInfo(name="shop-user-v1", args=("worker", "user.v1"), grace_period=60),
     WorkerInfo(
         name="shop-process-avatar-jobs",
         args=("worker", "--queue", "processAvatar"),
