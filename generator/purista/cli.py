@@ -515,7 +515,7 @@ def _size_for_rates(plan: Plan, texts: list[str], kept: Path, *, as_json: bool) 
 
 def _plan_row(w: Worker) -> tuple[str, ...]:
     c = w.capacity
-    label = f"{w.name} v{w.version}" if w.kind == "service" else f"{w.name} (jobs)"
+    label = {"service": f"{w.name} v{w.version}", "queue": f"{w.name} (jobs)"}.get(w.kind, w.name)
     numbers = (
         w.replicas,
         w.max_replicas,
@@ -560,6 +560,37 @@ def _print_plan(deploy: Deploy) -> None:
         markup=False,
         highlight=False,
     )
+
+
+EXPORT_KINDS = ("openapi",)
+
+
+@app.command()
+def export(
+    kind: Annotated[str, typer.Argument(help="What to export: openapi.", metavar="KIND")],
+    spec: SpecOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Write it to this file [default: print it].", dir_okay=False),
+    ] = None,
+) -> None:
+    """Export a document made from the spec alone (openapi: the HTTP gateway's OpenAPI 3.1)."""
+    from purista.load import load_spec  # noqa: PLC0415
+
+    if kind not in EXPORT_KINDS:
+        raise UsageError(f"cannot export {kind!r}; choose one of: {', '.join(EXPORT_KINDS)}")
+    model = pipeline.check(load_spec(_spec_path(spec)))
+    from purista.export import openapi  # noqa: PLC0415
+
+    text = openapi.document(model)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc}") from None
+    err.print(f"wrote {output}", markup=False)
 
 
 @app.command()

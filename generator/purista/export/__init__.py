@@ -1,0 +1,1 @@
+"""Documents made from the spec alone: AsyncAPI, OpenAPI and a Mermaid graph."""
