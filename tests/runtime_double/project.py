@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from purista.runtime.info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
+from purista.runtime.info import (
+    CommandInfo,
+    GatewayInfo,
+    HttpRoute,
+    QueueInfo,
+    Route,
+    ServiceInfo,
+    Tracing,
+    WorkerInfo,
+)
 
 PROJECT = "rtdouble"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -104,3 +113,6 @@ WORKERS: tuple[WorkerInfo, ...] = (
     WorkerInfo(name="rtdouble-shouter-v1", args=("worker", "shouter"), grace_period=35),
     WorkerInfo(name="rtdouble-work", args=("worker", "--queue", "work"), grace_period=32),
 )
+
+ROUTES: tuple[HttpRoute, ...] = ()
+GATEWAY = GatewayInfo(port=8080, concurrency=40, max_body=1024 * 1024)

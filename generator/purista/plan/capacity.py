@@ -14,7 +14,9 @@ store, replies, job leases) and the client invokes wait on for their reply (a
 short socket timeout of its own); a job worker stores no Celery results.
 Besides those, a Celery worker's main process holds 4 (measured: the consumer's
 BRPOP, acknowledgements, the remote-control pub/sub and one more kombu keeps),
-and a job worker's lease keeper holds 1.
+and a job worker's lease keeper holds 1. The HTTP gateway is one process whose
+`concurrency` threads each send (the producer), use the runtime's client (enqueues,
+job status) and wait for replies, and one more connection checks Redis for `/readyz`.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ CELERY_CONSUMER_CONNECTIONS = 4
 CELERY_SLOT_CONNECTIONS = 4  # producer, result backend, runtime client, reply waits
 JOB_KEEPER_CONNECTIONS = 1
 JOB_SLOT_CONNECTIONS = 3  # producer, runtime client, reply waits
+GATEWAY_PROBE_CONNECTIONS = 1  # the readiness check
+GATEWAY_SLOT_CONNECTIONS = 3  # producer, runtime client, reply waits
 DB_CONNECTIONS_PER_SLOT = 1  # a slot runs one message at a time
 
 
 def capacity(
-    kind: Literal["service", "queue"],
+    kind: Literal["service", "queue", "gateway"],
     pool: PoolKind,
     concurrency: int,
     max_replicas: int,
@@ -43,6 +47,9 @@ def capacity(
     if kind == "queue":
         processes, slots = 1, concurrency
         consumer, per_slot = JOB_KEEPER_CONNECTIONS, JOB_SLOT_CONNECTIONS
+    elif kind == "gateway":
+        processes, slots = 1, concurrency
+        consumer, per_slot = GATEWAY_PROBE_CONNECTIONS, GATEWAY_SLOT_CONNECTIONS
     elif pool == "prefork":
         processes, slots = concurrency, 1
         consumer, per_slot = CELERY_CONSUMER_CONNECTIONS, CELERY_SLOT_CONNECTIONS
@@ -85,6 +92,8 @@ def budget(
 
 
 def _label(worker: Worker) -> str:
+    if worker.kind == "gateway":
+        return "gateway"
     if worker.kind == "queue":
         return f"job queue {worker.name}"
     return f"{worker.name} v{worker.version}"
@@ -165,6 +174,13 @@ def report(deploy: Deploy) -> dict[str, Any]:
 def _redis_by_use(w: Worker) -> dict[str, int]:
     """An instance's Redis connections by what they are for (each slot runs one message)."""
     slots = w.concurrency  # prefork: C children x 1; threads and job workers: 1 process x C
+    if w.kind == "gateway":
+        return {
+            "broker": slots,
+            "results": 0,
+            "state_replies_and_jobs": GATEWAY_PROBE_CONNECTIONS + slots,
+            "invoke_waits": slots,
+        }
     if w.kind == "queue":
         return {
             "broker": slots,

@@ -78,6 +78,32 @@ class Route:
 
 
 @dataclass(frozen=True)
+class HttpField:
+    """A payload property filled from a path or query parameter."""
+
+    name: str
+    kind: str  # string, integer, number or boolean
+    array: bool = False
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """A command or job queue the HTTP gateway serves."""
+
+    method: str
+    path: str
+    public: bool
+    kind: Literal["command", "queue"]
+    target: str  # the command's task, or the queue's name
+    params: tuple[HttpField, ...]
+    query: tuple[HttpField, ...]
+    #: A path with each `{param}` filled from the example payload, and the body (or query
+    #: string) that goes with it, for the README's `curl` lines.
+    example_path: str
+    example_body: str | None
+
+
+@dataclass(frozen=True)
 class Handler:
     """A user-owned handler and everything generated around it."""
 
@@ -107,6 +133,7 @@ class Handler:
     example_payload: str | None
     required_field: str | None
     settings: QueueSettings | None = None
+    http: HttpRoute | None = None
 
 
 @dataclass(frozen=True)
@@ -215,7 +242,7 @@ class Worker:
     """One kind of worker process: a service's Celery worker or a job queue's worker."""
 
     name: str  # the service's or the queue's name, as the spec spells it
-    kind: Literal["service", "queue"]
+    kind: Literal["service", "queue", "gateway"]
     service: str
     version: int
     kube_name: str
@@ -232,6 +259,16 @@ class Worker:
     grace_period: int  # terminationGracePeriodSeconds
     uses_database: bool
     capacity: Capacity
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """The HTTP gateway: where it listens and how much it takes at once."""
+
+    port: int
+    concurrency: int
+    max_body: int
+    kube_name: str
 
 
 @dataclass(frozen=True)
@@ -269,11 +306,17 @@ class Deploy:
     database_port: int | None
     otel_port: int
     shutdown_window: int
+    gateway: Gateway = Gateway(8080, 40, 1024 * 1024, "gateway")
 
     @property
     def ok(self) -> bool:
         """Whether every budget holds at max replicas."""
         return self.redis.ok and (self.database is None or self.database.ok)
+
+    @property
+    def gateway_worker(self) -> Worker | None:
+        """The gateway's deployment, when something is served over HTTP."""
+        return next((w for w in self.workers if w.kind == "gateway"), None)
 
     @property
     def autoscaled(self) -> tuple[Worker, ...]:
@@ -312,6 +355,11 @@ class Plan:
     #: The command the spec lists first (services and commands in the order written):
     #: the one the README invokes.
     first_command: Handler | None = None
+
+    @property
+    def routes(self) -> tuple[HttpRoute, ...]:
+        """Every route the gateway serves, in the order of the services and handlers."""
+        return tuple(h.http for s in self.services for h in s.handlers if h.http is not None)
 
     def service(self, name: str) -> Service:
         """The service called `name`."""

@@ -6,7 +6,16 @@ tests give the runtime a small double of it (`tests/runtime_double/project.py`).
 
 from typing import Any
 
-from .info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
+from .info import (
+    CommandInfo,
+    GatewayInfo,
+    HttpRoute,
+    QueueInfo,
+    Route,
+    ServiceInfo,
+    Tracing,
+    WorkerInfo,
+)
 
 PROJECT: str
 DEFAULT_REDIS_URL: str
@@ -19,3 +28,5 @@ QUEUES: dict[str, QueueInfo]
 SUBSCRIPTIONS: dict[str, QueueInfo]
 WORKERS: tuple[WorkerInfo, ...]
 EXAMPLES: dict[str, Any]
+ROUTES: tuple[HttpRoute, ...]
+GATEWAY: GatewayInfo
