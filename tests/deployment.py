@@ -14,6 +14,7 @@ DEPLOY_SPECS = {
     "shop": EXAMPLES / "shop.yaml",
     "scaled": ROOT / "tests" / "specs" / "scaled.yaml",
     "minimal": EXAMPLES / "minimal.yaml",
+    "gateway": ROOT / "tests" / "specs" / "gateway.yaml",
 }
 
 
