@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -116,6 +117,7 @@ class Served:
     redis_dir: Path
     redis: subprocess.Popen[bytes]
     pristine: Path  # the project's src/ with the generated auth hook
+    logs: Path  # the folder of the processes' logs
 
 
 def _gateway(project: Project, procs: Processes, env: dict[str, str], log: Path) -> str:
@@ -156,8 +158,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     redis_port = free_port()
     redis_proc = redis_server(redis_port, redis_dir)
     procs = Processes()
-    env = project.env(f"redis://127.0.0.1:{redis_port}/0")
-    state = Served(project, "", httpx.Client(), redis_port, redis_dir, redis_proc, pristine)
+    # Spans go to each process's log, where the tracing test reads them back.
+    env = project.env(
+        f"redis://127.0.0.1:{redis_port}/0",
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_BSP_SCHEDULE_DELAY="200",
+    )
+    state = Served(project, "", httpx.Client(), redis_port, redis_dir, redis_proc, pristine, base)
     try:
         for args in (["worker", "front"], ["worker", "back"], ["worker", "--queue", "build"]):
             procs.start(
@@ -320,6 +328,47 @@ def test_the_openapi_document_is_valid_and_the_one_export_writes(served: Served)
     assert set(echo["responses"]) == {"200", "400", "413", "415", "422", "502", "503", "504"}
     build = document["paths"]["/builds"]["post"]
     assert set(build["responses"]) == {"202", "400", "401", "403", "413", "415", "422", "503"}
+
+
+def _spans(folder: Path) -> list[dict[str, Any]]:
+    """Every span the console exporter wrote to the logs in `folder`."""
+    decoder, found = json.JSONDecoder(), []
+    for log in folder.glob("*.log"):
+        text, index = log.read_text(), 0
+        while (start := text.find("{", index)) >= 0:
+            try:
+                value, index = decoder.raw_decode(text, start)
+            except json.JSONDecodeError:
+                index = start + 1
+                continue
+            if isinstance(value, dict) and "context" in value and "kind" in value:
+                found.append(value)
+    return found
+
+
+def test_the_request_starts_the_trace_the_handlers_join(served: Served) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    headers = {**ALICE, "traceparent": parent}
+    assert served.client.get("/items/7", headers=headers).status_code == 200
+    wanted = {"GET /items/{itemId}", "command front.v1.getItem", "command back.v1.whoami"}
+
+    def ours() -> dict[str, dict[str, Any]]:
+        return {
+            s["name"]: s
+            for s in _spans(served.logs)
+            if s["context"]["trace_id"] == f"0x{trace_id}" and s["name"] in wanted
+        }
+
+    assert wait_for(lambda: set(ours()) == wanted, 20), sorted(ours())
+    server = ours()["GET /items/{itemId}"]
+    assert server["kind"] == "SpanKind.SERVER"
+    assert server["parent_id"] == "0x00f067aa0ba902b7"
+    attributes = server["attributes"]
+    assert attributes["http.route"] == "/items/{itemId}"
+    assert attributes["http.request.method"] == "GET"
+    assert attributes["http.response.status_code"] == 200
+    assert ours()["command back.v1.whoami"]["attributes"]["purista.principal_id"] == "alice"
 
 
 def test_redis_down_answers_503_at_once_and_the_gateway_recovers(served: Served) -> None:
