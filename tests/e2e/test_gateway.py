@@ -398,3 +398,29 @@ def test_redis_down_answers_503_at_once_and_the_gateway_recovers(served: Served)
 
     assert wait_for(echoes, 30)
     assert served.client.get("/readyz").status_code == 200
+
+
+def test_the_generated_project_passes_its_own_tests_linters_and_mypy(
+    served: Served, tmp_path: Path
+) -> None:
+    spec = ROOT / "tests" / "specs" / "gateway.yaml"
+    result = purista("new", "gw", "--spec", str(spec), "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "gw"
+    assert "fastapi" in (root / "pyproject.toml").read_text()
+    for args in (
+        ["-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        ["-m", "ruff", "check", "."],
+        ["-m", "ruff", "format", "--check", "."],
+        ["-m", "mypy"],
+    ):
+        checked = subprocess.run(
+            [served.project.python, *args],
+            cwd=root,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root / "src")},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert checked.returncode == 0, " ".join(args) + "\n" + checked.stdout + checked.stderr
