@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
+from .info import (
+    CommandInfo,
+    GatewayInfo,
+    HttpRoute,
+    QueueInfo,
+    Route,
+    ServiceInfo,
+    Tracing,
+    WorkerInfo,
+)
 
 PROJECT = "hello"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -52,4 +61,12 @@ EXAMPLES: dict[str, Any] = {
 # Every worker `dev` starts (one of each), with its Kubernetes grace period.
 WORKERS: tuple[WorkerInfo, ...] = (
     WorkerInfo(name="hello-greeter-v1", args=("worker", "greeter"), grace_period=60),
+)
+
+# What the HTTP gateway serves (`python -m <package> gateway`), in the order of the spec.
+ROUTES: tuple[HttpRoute, ...] = ()
+GATEWAY = GatewayInfo(
+    port=8080,
+    concurrency=40,
+    max_body=1048576,
 )

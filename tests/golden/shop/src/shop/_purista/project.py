@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .info import CommandInfo, QueueInfo, Route, ServiceInfo, Tracing, WorkerInfo
+from .info import (
+    CommandInfo,
+    GatewayInfo,
+    HttpRoute,
+    QueueInfo,
+    Route,
+    ServiceInfo,
+    Tracing,
+    WorkerInfo,
+)
 
 PROJECT = "shop"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -137,4 +146,12 @@ WORKERS: tuple[WorkerInfo, ...] = (
         args=("worker", "--queue", "processAvatar"),
         grace_period=330,
     ),
+)
+
+# What the HTTP gateway serves (`python -m <package> gateway`), in the order of the spec.
+ROUTES: tuple[HttpRoute, ...] = ()
+GATEWAY = GatewayInfo(
+    port=8080,
+    concurrency=40,
+    max_body=1048576,
 )
