@@ -6,6 +6,7 @@ from typing import Any
 
 from purista.runtime.info import (
     CommandInfo,
+    Field,
     GatewayInfo,
     HttpRoute,
     QueueInfo,
@@ -114,5 +115,15 @@ WORKERS: tuple[WorkerInfo, ...] = (
     WorkerInfo(name="rtdouble-work", args=("worker", "--queue", "work"), grace_period=32),
 )
 
-ROUTES: tuple[HttpRoute, ...] = ()
+ROUTES: tuple[HttpRoute, ...] = (
+    HttpRoute(
+        method="POST",
+        path="/greet/{name}",
+        kind="command",
+        target="greeter.v1.greet",
+        public=False,
+        params=(Field("name", "string"),),
+    ),
+    HttpRoute(method="POST", path="/work", kind="queue", target="work", public=True),
+)
 GATEWAY = GatewayInfo(port=8080, concurrency=40, max_body=1024 * 1024)
