@@ -197,6 +197,8 @@ class Gateway:
         self.max_body = max_body
         self.bridge = get_bridge()
         self.public_queues = {r.target for r in ROUTES if r.kind == "queue" and r.public}
+        # Set up by `telemetry.setup` only where something is exported.
+        self.tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
     def target(self, route: HttpRoute) -> _Target:
         """The payload model and span of a route."""
@@ -262,22 +264,32 @@ class Gateway:
     def serve(
         self, target: _Target, request: Request, body: Any, principal: Principal | None
     ) -> Response:
-        """Validate, authenticate (a plain hook), then invoke or enqueue; in a worker thread."""
-        route = target.route
+        """Validate, authenticate (a plain hook), then invoke or enqueue; in a worker thread.
+
+        The request's span is the root of the trace (or joins the caller's `traceparent`);
+        without a tracer provider (nothing exported) no span is made at all.
+        """
+        if not self.tracing:
+            return self._answer(target, request, body, principal)
         parent = telemetry.extract(request.headers)
         with telemetry.tracer.start_as_current_span(
             target.span_name, context=parent, kind=SpanKind.SERVER, attributes=target.attributes
         ) as span:
-            try:
-                if not route.public and principal is None and not self.is_async:
-                    principal = self.principal_here(request)
-                response = self._serve(target, request, body, principal)
-            except Problem as problem:
-                response = problem.response(request.url.path)
+            response = self._answer(target, request, body, principal)
             span.set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 500:
                 span.set_status(trace.StatusCode.ERROR)
             return response
+
+    def _answer(
+        self, target: _Target, request: Request, body: Any, principal: Principal | None
+    ) -> Response:
+        try:
+            if not target.route.public and principal is None and not self.is_async:
+                principal = self.principal_here(request)
+            return self._serve(target, request, body, principal)
+        except Problem as problem:
+            return problem.response(request.url.path)
 
     def _serve(
         self, target: _Target, request: Request, body: Any, principal: Principal | None
