@@ -409,8 +409,9 @@ def test_the_gateway_is_served_probed_scaled_and_the_only_way_in(
             assert not admitting[0]["spec"]["podSelector"]["matchLabels"].items() <= (
                 pod_labels.items()
             )
-    # The plan counts its Redis connections: three per request slot and the readiness check.
-    assert row["redis_connections_per_instance"] == 3 * row["concurrency"] + 1
+    # The plan counts its Redis connections: two per request slot, the sender and the probe.
+    assert row["redis_connections_per_instance"] == 2 * row["concurrency"] + 2
+    assert sum(row["redis_per_instance_by_use"].values()) == row["redis_connections_per_instance"]
     assert row["redis_connections_at_max"] == row["redis_connections_per_instance"] * 6
 
 

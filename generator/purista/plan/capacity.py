@@ -14,9 +14,10 @@ store, replies, job leases) and the client invokes wait on for their reply (a
 short socket timeout of its own); a job worker stores no Celery results.
 Besides those, a Celery worker's main process holds 4 (measured: the consumer's
 BRPOP, acknowledgements, the remote-control pub/sub and one more kombu keeps),
-and a job worker's lease keeper holds 1. The HTTP gateway is one process whose
-`concurrency` threads each send (the producer), use the runtime's client (enqueues,
-job status) and wait for replies, and one more connection checks Redis for `/readyz`.
+and a job worker's lease keeper holds 1. The HTTP gateway is one process: per request
+slot (`concurrency`) a connection waiting for a command's reply and one of the runtime's
+client (enqueues, job status, from worker threads); besides those, the event loop's
+producer that sends the commands, and the connection that checks Redis for `/readyz`.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ CELERY_CONSUMER_CONNECTIONS = 4
 CELERY_SLOT_CONNECTIONS = 4  # producer, result backend, runtime client, reply waits
 JOB_KEEPER_CONNECTIONS = 1
 JOB_SLOT_CONNECTIONS = 3  # producer, runtime client, reply waits
-GATEWAY_PROBE_CONNECTIONS = 1  # the readiness check
-GATEWAY_SLOT_CONNECTIONS = 3  # producer, runtime client, reply waits
+GATEWAY_FIXED_CONNECTIONS = 2  # the event loop's producer, the readiness check
+GATEWAY_SLOT_CONNECTIONS = 2  # reply waits, runtime client
 DB_CONNECTIONS_PER_SLOT = 1  # a slot runs one message at a time
 
 
@@ -49,7 +50,7 @@ def capacity(
         consumer, per_slot = JOB_KEEPER_CONNECTIONS, JOB_SLOT_CONNECTIONS
     elif kind == "gateway":
         processes, slots = 1, concurrency
-        consumer, per_slot = GATEWAY_PROBE_CONNECTIONS, GATEWAY_SLOT_CONNECTIONS
+        consumer, per_slot = GATEWAY_FIXED_CONNECTIONS, GATEWAY_SLOT_CONNECTIONS
     elif pool == "prefork":
         processes, slots = concurrency, 1
         consumer, per_slot = CELERY_CONSUMER_CONNECTIONS, CELERY_SLOT_CONNECTIONS
@@ -176,9 +177,9 @@ def _redis_by_use(w: Worker) -> dict[str, int]:
     slots = w.concurrency  # prefork: C children x 1; threads and job workers: 1 process x C
     if w.kind == "gateway":
         return {
-            "broker": slots,
+            "broker": 1,
             "results": 0,
-            "state_replies_and_jobs": GATEWAY_PROBE_CONNECTIONS + slots,
+            "state_replies_and_jobs": GATEWAY_FIXED_CONNECTIONS - 1 + slots,
             "invoke_waits": slots,
         }
     if w.kind == "queue":

@@ -13,6 +13,7 @@ down the line. Each request is a trace of its own (or joins the caller's
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import json
@@ -27,6 +28,7 @@ from typing import Any
 
 import anyio.to_thread
 import redis
+import redis.asyncio
 import uvicorn
 from fastapi import FastAPI
 from opentelemetry import trace
@@ -40,6 +42,7 @@ from starlette.routing import Route
 
 from . import errors, telemetry, wire
 from .app import get_bridge
+from .bridge import rebuild_error
 from .context import Message
 from .info import PACKAGE, Field, HttpRoute
 from .project import COMMANDS, GATEWAY, PROJECT, QUEUES, ROUTES
@@ -54,6 +57,11 @@ OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 #: How often the gateway checks that Redis answers, and how long it waits for it.
 PROBE_INTERVAL = 0.5
 PROBE_TIMEOUT = 0.5
+#: How long a command's send may keep trying Redis (it refused) before answering 503.
+SEND_PATIENCE = 0.5
+#: Reply waits are `BLPOP`s of at most this long, so a deadline holds while Redis is away.
+REPLY_SLICE = 0.5
+RETRY_PAUSE = 0.1
 #: How a job's status reads over HTTP.
 JOB_STATUS = {"queued": "pending", "scheduled": "pending"}
 
@@ -190,13 +198,23 @@ Authenticate = Callable[[Request], "Awaitable[Principal | None] | Principal | No
 class Gateway:
     """The routes of the spec, the auth hook, the bridge and Redis's readiness."""
 
-    def __init__(self, authenticate: Authenticate, readiness: Readiness, max_body: int) -> None:
+    def __init__(
+        self, authenticate: Authenticate, readiness: Readiness, max_body: int, redis_url: str
+    ) -> None:
         self.authenticate = authenticate
         self.is_async = inspect.iscoroutinefunction(authenticate)
         self.readiness = readiness
         self.max_body = max_body
         self.bridge = get_bridge()
         self.public_queues = {r.target for r in ROUTES if r.kind == "queue" and r.public}
+        # Commands wait for their replies on the event loop, `concurrency` at a time.
+        self.slots = asyncio.Semaphore(GATEWAY.concurrency)
+        self.replies = redis.asyncio.Redis.from_url(
+            redis_url,
+            socket_timeout=REPLY_SLICE + 0.5,
+            socket_connect_timeout=REPLY_SLICE + 0.5,
+            max_connections=GATEWAY.concurrency,
+        )
         # Set up by `telemetry.setup` only where something is exported.
         self.tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
@@ -261,39 +279,43 @@ class Gateway:
         except (ValueError, UnicodeDecodeError) as exc:
             raise Problem(400, "Bad Request", f"the body is not valid JSON: {exc}") from None
 
-    def serve(
+    async def handle(
         self, target: _Target, request: Request, body: Any, principal: Principal | None
     ) -> Response:
-        """Validate, authenticate (a plain hook), then invoke or enqueue; in a worker thread.
+        """Validate, then invoke (here, on the event loop) or enqueue (in a worker thread).
 
         The request's span is the root of the trace (or joins the caller's `traceparent`);
         without a tracer provider (nothing exported) no span is made at all.
         """
         if not self.tracing:
-            return self._answer(target, request, body, principal)
+            return await self._answer(target, request, body, principal)
         parent = telemetry.extract(request.headers)
         with telemetry.tracer.start_as_current_span(
             target.span_name, context=parent, kind=SpanKind.SERVER, attributes=target.attributes
         ) as span:
-            response = self._answer(target, request, body, principal)
+            response = await self._answer(target, request, body, principal)
             span.set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 500:
                 span.set_status(trace.StatusCode.ERROR)
             return response
 
-    def _answer(
+    async def _answer(
         self, target: _Target, request: Request, body: Any, principal: Principal | None
     ) -> Response:
         try:
-            if not target.route.public and principal is None and not self.is_async:
-                principal = self.principal_here(request)
-            return self._serve(target, request, body, principal)
+            data, message = self._prepare(target, request, body, principal)
+            if target.route.kind == "queue":
+                return await run_in_threadpool(self._enqueue, target.route, data, message)
+            async with self.slots:
+                output = await self._invoke(target.route, data, message)
+            return Response(json.dumps(output), 200, media_type="application/json")
         except Problem as problem:
             return problem.response(request.url.path)
 
-    def _serve(
+    def _prepare(
         self, target: _Target, request: Request, body: Any, principal: Principal | None
-    ) -> Response:
+    ) -> tuple[dict[str, Any], Message]:
+        """The payload from the body, path and query, validated; the message metadata."""
         route = target.route
         if not isinstance(body, dict):
             raise Problem(
@@ -319,34 +341,65 @@ class Gateway:
             model = target.payload.model_validate(payload, by_alias=True, by_name=False)
         except ValidationError as exc:
             raise invalid(exc) from None
-        data = wire.dump(model)
         if not self.readiness.ready:
             raise _unavailable()
         message = Message.first(
             principal.id if principal else None, principal.tenant_id if principal else None
         )
-        if route.kind == "queue":
-            return self._enqueue(route, data, message)
-        return self._invoke(route, data, message)
+        return wire.dump(model), message
 
-    def _invoke(self, route: HttpRoute, data: dict[str, Any], message: Message) -> Response:
+    async def _invoke(self, route: HttpRoute, data: dict[str, Any], message: Message) -> Any:
+        """Send the command and wait for its reply without holding a thread."""
         command = COMMANDS[route.target]
-        try:
-            output = self.bridge.invoke(command, data, _ANY, message).root
-        except errors.PayloadTooLarge as exc:
-            raise Problem(413, "Content Too Large", str(exc)) from None
-        except errors.InvokeTimeout as exc:
-            if not self.readiness.ready:
+        with telemetry.tracer.start_as_current_span(
+            f"invoke {command.task}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "messaging.destination.name": command.queue,
+                "purista.target": command.task,
+            },
+        ):
+            try:
+                reply, deadline = self.bridge.send_invoke(
+                    command, data, message, patience=SEND_PATIENCE
+                )
+            except errors.PayloadTooLarge as exc:
+                raise Problem(413, "Content Too Large", str(exc)) from None
+            except errors.PublishError:
                 raise _unavailable() from None
-            raise Problem(504, "Gateway Timeout", str(exc)) from None
-        except Exception as exc:  # noqa: BLE001  (the handler's error, reported as such)
+            raw = await self._wait(reply, deadline)
+        if raw is None:
+            if not self.readiness.ready:
+                raise _unavailable()
+            raise Problem(
+                504,
+                "Gateway Timeout",
+                f"{command.task} did not answer within {command.timeout:g} s: no worker of "
+                f"{command.queue} took it in time, or its handler ran longer",
+            )
+        answer = json.loads(raw)
+        if not answer.get("ok"):
+            failure = rebuild_error(answer.get("error") or {})
+            kind = type(failure).__name__
             raise Problem(
                 502,
                 "Bad Gateway",
-                f"{route.target} failed: {type(exc).__name__}: {exc}",
-                error={"type": type(exc).__name__, "message": str(exc)},
-            ) from None
-        return Response(json.dumps(output), 200, media_type="application/json")
+                f"{route.target} failed: {kind}: {failure}",
+                error={"type": kind, "message": str(failure)},
+            )
+        return answer.get("result")
+
+    async def _wait(self, reply: str, deadline: float) -> bytes | None:
+        """The answer on `reply`, or None once `deadline` (monotonic) has passed."""
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                found = await self.replies.blpop([reply], timeout=min(REPLY_SLICE, remaining))
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                await asyncio.sleep(min(RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
+                continue
+            if found is not None:
+                return bytes(found[1])
+        return None
 
     def _enqueue(self, route: HttpRoute, data: dict[str, Any], message: Message) -> Response:
         try:
@@ -429,12 +482,16 @@ def _endpoint(gateway: Gateway, target: _Target) -> Callable[[Request], Awaitabl
     async def endpoint(request: Request) -> Response:
         try:
             principal = None
-            if not public and gateway.is_async:
-                principal = await gateway.principal(request)
+            if not public:
+                principal = (
+                    await gateway.principal(request)
+                    if gateway.is_async
+                    else await run_in_threadpool(gateway.principal_here, request)
+                )
             body = await gateway.body(request) if request.method != "GET" else {}
         except Problem as problem:
             return problem.response(request.url.path)
-        return await run_in_threadpool(gateway.serve, target, request, body, principal)
+        return await gateway.handle(target, request, body, principal)
 
     return endpoint
 
@@ -450,7 +507,7 @@ def create_app(
         authenticate = importlib.import_module(f"{PACKAGE}.gateway_auth").authenticate
     settings = Settings.from_env()
     readiness = readiness or Readiness(settings.redis_url)
-    gateway = Gateway(authenticate, readiness, max_body or GATEWAY.max_body)
+    gateway = Gateway(authenticate, readiness, max_body or GATEWAY.max_body, settings.redis_url)
     document = OPENAPI_FILE.read_bytes() if OPENAPI_FILE.exists() else b"{}"
     app = FastAPI(
         title=PROJECT, openapi_url=None, docs_url=None, redoc_url=None, lifespan=_lifespan
@@ -537,6 +594,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         gateway.readiness.stop()
+        await gateway.replies.aclose()
 
 
 def run_gateway(host: str, port: int | None, loglevel: str = "WARNING") -> int:
