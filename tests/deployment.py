@@ -15,6 +15,7 @@ DEPLOY_SPECS = {
     "scaled": ROOT / "tests" / "specs" / "scaled.yaml",
     "minimal": EXAMPLES / "minimal.yaml",
     "schedules": ROOT / "tests" / "specs" / "schedules.yaml",
+    "gateway": ROOT / "tests" / "specs" / "gateway.yaml",
 }
 
 

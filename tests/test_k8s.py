@@ -260,13 +260,14 @@ def test_workers_match_the_spec_and_the_plan(deploy_projects: dict[str, Path], n
     consumed = consumed_queues(root, package)
     assert set(deployments) == {s["worker"] for s in plan["workers"]}
     for row in plan["workers"]:
+        if row["kind"] == "gateway":
+            continue  # test_the_gateway_is_served_probed_scaled_and_the_only_way_in
         worker, deployment = row["worker"], deployments[row["worker"]]
         assert RFC1123_LABEL.match(worker)
         pod = deployment["spec"]["template"]["spec"]
         main = container(deployment)
         if row["kind"] == "scheduler":
-            check_scheduler(spec, row, deployment, package)
-            assert pdbs[worker]["spec"]["selector"] == deployment["spec"]["selector"]
+            check_scheduler(spec, row, deployment, package, pdbs[worker])
             continue
         svc = spec["services"][row["service"]]
         dep = svc.get("deployment", {})
@@ -313,9 +314,14 @@ def test_workers_match_the_spec_and_the_plan(deploy_projects: dict[str, Path], n
 
 
 def check_scheduler(
-    spec: dict[str, Any], row: dict[str, Any], deployment: dict[str, Any], package: str
+    spec: dict[str, Any],
+    row: dict[str, Any],
+    deployment: dict[str, Any],
+    package: str,
+    pdb: dict[str, Any],
 ) -> None:
     """The scheduler's Deployment: the spec's replicas (2 by default) and resources, no KEDA."""
+    assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
     wanted = spec.get("infrastructure", {}).get("scheduler", {})
     assert deployment["spec"]["replicas"] == row["replicas"] == wanted.get("replicas", 2)
     assert row["autoscale"] is None
@@ -392,6 +398,52 @@ def test_network_policy_allows_only_metrics_in_and_dns_redis_database_and_collec
         for t in d["spec"]["triggers"]
     }
     assert indexes == {"2"}
+
+
+def test_the_gateway_is_served_probed_scaled_and_the_only_way_in(
+    deploy_projects: dict[str, Path],
+) -> None:
+    root, plan = deploy_projects["gateway"], plan_of("gateway")
+    (row,) = (w for w in plan["workers"] if w["kind"] == "gateway")
+    name = row["worker"]
+    deployment = by_kind(root, "Deployment", base_only=True)[name]
+    main = container(deployment)
+    assert main["command"] == [
+        "python",
+        "-m",
+        "gw",
+        "gateway",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8080",
+    ]
+    assert main["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert deployment["spec"]["replicas"] == row["replicas"] == 2
+    service = by_kind(root, "Service", base_only=True)[name]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert by_kind(root, "PodDisruptionBudget")[name]["spec"]["maxUnavailable"] == 1
+    hpa = by_kind(root, "HorizontalPodAutoscaler", base_only=True)[name]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, row["max_replicas"])
+    # Traffic from outside reaches the gateway's port and nothing else.
+    policies = by_kind(root, "NetworkPolicy", base_only=True)
+    admitting = [p for p in policies.values() if p["spec"]["ingress"]]
+    assert [p["metadata"]["name"] for p in admitting] == [name]
+    assert admitting[0]["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert admitting[0]["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    for other, d in by_kind(root, "Deployment", base_only=True).items():
+        if other != name:
+            pod_labels = d["spec"]["template"]["metadata"]["labels"]
+            assert not admitting[0]["spec"]["podSelector"]["matchLabels"].items() <= (
+                pod_labels.items()
+            )
+    # The plan counts its Redis connections: two per request slot, the sender and the probe.
+    assert row["redis_connections_per_instance"] == 2 * row["concurrency"] + 2
+    assert sum(row["redis_per_instance_by_use"].values()) == row["redis_connections_per_instance"]
+    assert row["redis_connections_at_max"] == row["redis_connections_per_instance"] * 6
 
 
 @pytest.mark.parametrize("name", list(DEPLOY_SPECS))

@@ -587,11 +587,7 @@ def _size_for_rates(plan: Plan, texts: list[str], kept: Path, *, as_json: bool) 
 
 def _plan_row(w: Worker) -> tuple[str, ...]:
     c = w.capacity
-    label = {
-        "service": f"{w.name} v{w.version}",
-        "queue": f"{w.name} (jobs)",
-        "scheduler": w.name,
-    }[w.kind]
+    label = {"service": f"{w.name} v{w.version}", "queue": f"{w.name} (jobs)"}.get(w.kind, w.name)
     numbers = (
         w.replicas,
         w.max_replicas,
@@ -642,6 +638,7 @@ class ExportKind(StrEnum):
     """What `purista export` writes."""
 
     asyncapi = "asyncapi"
+    openapi = "openapi"
     graph = "graph"
 
 
@@ -651,6 +648,7 @@ def export(
         ExportKind,
         typer.Argument(
             help="asyncapi: an AsyncAPI 3.0 document (JSON) of every queue and its schemas; "
+            "openapi: the HTTP gateway's OpenAPI 3.1 document (JSON); "
             "graph: a Mermaid flowchart of who invokes, emits and enqueues what.",
             metavar="KIND",
         ),
@@ -667,7 +665,7 @@ def export(
         typer.Option("--format", help="The graph's format: mermaid [default].", metavar="FORMAT"),
     ] = None,
 ) -> None:
-    """Write a document made from the spec alone: AsyncAPI, or a Mermaid graph."""
+    """Write a document made from the spec alone: AsyncAPI, OpenAPI, or a Mermaid graph."""
     from purista.load import load_spec  # noqa: PLC0415
     from purista.plan import build_plan  # noqa: PLC0415
 
@@ -682,6 +680,10 @@ def export(
         from purista.export import asyncapi  # noqa: PLC0415
 
         text = asyncapi.document(model, plan)
+    elif kind is ExportKind.openapi:
+        from purista.export import openapi  # noqa: PLC0415
+
+        text = openapi.document(model)
     else:
         from purista.export import graph  # noqa: PLC0415
 

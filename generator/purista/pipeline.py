@@ -85,6 +85,10 @@ def build(loaded: LoadedSpec, example: str | None = None) -> Build:
     files = render(plan) | models(plan) | observability_files(plan) | runtime
     if example is not None:
         files |= render_example(plan, example)
+    if plan.routes:
+        from purista.export import openapi  # noqa: PLC0415
+
+        files[f"src/{plan.project.package}/_purista/openapi.json"] = openapi.document(spec)
     files[SPEC_FILE] = loaded.text
     files[SCHEMA_FILE] = json_schema_text()  # what the spec's editor comment points at
     files = format_files(files, verbatim=frozenset(runtime))

@@ -23,13 +23,16 @@ from purista.errors import SpecError, SpecErrors
 from purista.load import LoadedSpec, Path_, Positions, dotted
 from purista.schema_refs import RefInliner
 from purista.spec import pointer
+from purista.spec.http import path_params, path_shape, resolve, scalar_kind, url_field
 from purista.spec.models import (
+    HTTP_PATH_PATTERN,
     IMAGE_PATTERN,
     KUBE_LABEL_PATTERN,
     QUANTITY_PATTERN,
     TAG_PATTERN,
     URL_PATTERN,
     VERSION_KEYS,
+    Http,
     Spec,
     service_versions,
 )
@@ -55,6 +58,10 @@ PATTERNS = {
     IMAGE_PATTERN: "an image name such as `ghcr.io/acme/shop` (lower case, no tag)",
     TAG_PATTERN: "an image tag such as `1.2.0` (letters, digits, `_`, `.` and `-`)",
     URL_PATTERN: "a URL without spaces, line breaks or backticks",
+    HTTP_PATH_PATTERN: (
+        "a path such as `/users/{userId}`: it starts with `/`, and each segment is letters, "
+        "digits, `.`, `_`, `~` and `-`, or a whole `{param}`"
+    ),
 }
 
 
@@ -92,6 +99,7 @@ def validate_spec(loaded: LoadedSpec, refs: set[Path] | None = None) -> Spec:
     errors.extend(_check_names(spec, pos))
     errors.extend(_check_deployment(spec, pos))
     errors.extend(check_schedules(spec, pos))
+    errors.extend(_check_http(spec, pos))
     if errors:
         raise SpecErrors(errors)
     return spec
@@ -776,3 +784,85 @@ def _collisions(pos: Positions, paths: Iterator[Path_], what: str) -> Iterator[S
                 yield pos.error(path, f"{message}; rename one of these {what}", at_key=True)
                 break
             seen[derived] = path
+
+
+# ---------------------------------------------------------------- HTTP routes
+
+#: Routes the gateway serves itself: (method, path shape).
+BUILTIN_ROUTES = {
+    ("GET", "/jobs/{}"): "the status of a job",
+    ("GET", "/openapi.json"): "the OpenAPI document",
+    ("GET", "/healthz"): "the liveness probe",
+    ("GET", "/readyz"): "the readiness probe",
+}
+
+
+def _check_http(spec: Spec, pos: Positions) -> Iterator[SpecError]:
+    """Each route's parameters name scalar payload properties; no two routes collide."""
+    seen: dict[tuple[str, str], Path_] = {}
+    for live in service_versions(spec):
+        exposed = [
+            *(("commands", n, h.payload, h.http) for n, h in live.block.commands.items()),
+            *(("queues", n, h.payload, h.http) for n, h in live.block.queues.items()),
+        ]
+        for group, hname, payload, http in exposed:
+            if http is None:
+                continue
+            base: Path_ = (*live.path, group, hname, "http")
+            yield from _check_route(http, payload, base, pos)
+            key = (http.method, path_shape(http.path))
+            if key in BUILTIN_ROUTES:
+                yield pos.error(
+                    (*base, "path"),
+                    f"{http.method} {http.path} is the gateway's own route for "
+                    f"{BUILTIN_ROUTES[key]}; choose another path",
+                )
+            elif key in seen:
+                first = seen[key]
+                yield pos.error(
+                    (*base, "path"),
+                    f"{http.method} {http.path} collides with the route of "
+                    f"`{'.'.join(str(p) for p in first[1:-1])}` (the same method and path shape)",
+                )
+            else:
+                seen[key] = base
+
+
+def _check_route(
+    http: Http, payload: dict[str, Any], base: Path_, pos: Positions
+) -> Iterator[SpecError]:
+    """A route's `{param}`s name scalar properties; a GET's payload fits in a query string."""
+    group = base[-3]
+    props: dict[str, Any] = resolve(payload, payload).get("properties", {})
+    params = path_params(http.path)
+    for param in params:
+        if params.count(param) > 1:
+            yield pos.error((*base, "path"), f"`{{{param}}}` appears twice in the path")
+            break
+    for param in dict.fromkeys(params):
+        if param not in props:
+            known = ", ".join(f"`{p}`" for p in props) or "none"
+            yield pos.error(
+                (*base, "path"),
+                f"`{{{param}}}` names no top-level property of the payload "
+                f"(its properties: {known})",
+            )
+        elif scalar_kind(props[param], payload) is None:
+            yield pos.error(
+                (*base, "path"),
+                f"`{{{param}}}` fills the payload property `{param}`, which must be a "
+                "string, integer, number or boolean to stand in a path",
+            )
+    if http.method == "GET":
+        if group == "queues":
+            yield pos.error(
+                (*base, "method"),
+                "a job queue cannot be served by GET (each call adds a job); use POST",
+            )
+        for prop, sub in props.items():
+            if prop not in params and url_field(sub, payload) is None:
+                yield pos.error(
+                    (*base, "method"),
+                    f"GET takes the payload from the query string, but the property "
+                    f"`{prop}` is not a scalar or an array of scalars; use POST",
+                )

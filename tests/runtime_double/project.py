@@ -7,6 +7,9 @@ from typing import Any
 
 from purista.runtime.info import (
     CommandInfo,
+    Field,
+    GatewayInfo,
+    HttpRoute,
     QueueInfo,
     Route,
     ScheduleInfo,
@@ -168,3 +171,15 @@ SCHEDULES: dict[str, ScheduleInfo] = {
         missed="skip",
     ),
 }
+ROUTES: tuple[HttpRoute, ...] = (
+    HttpRoute(
+        method="POST",
+        path="/greet/{name}",
+        kind="command",
+        target="greeter.v1.greet",
+        public=False,
+        params=(Field("name", "string"),),
+    ),
+    HttpRoute(method="POST", path="/work", kind="queue", target="work", public=True),
+)
+GATEWAY = GatewayInfo(port=8080, concurrency=40, max_body=1024 * 1024)

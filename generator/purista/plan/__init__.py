@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Literal
+from urllib.parse import quote, urlencode
 
 from purista.paths import runtime_modules
 from purista.plan.examples import example_for
@@ -17,6 +18,8 @@ from purista.plan.model import (
     File,
     Handler,
     HandlerAlerts,
+    HttpField,
+    HttpRoute,
     Owner,
     Plan,
     Project,
@@ -28,6 +31,7 @@ from purista.plan.model import (
 )
 from purista.plan.workers import build_deploy
 from purista.spec import models as spec
+from purista.spec.http import path_params, resolve, url_field
 from purista.spec.names import ClassName, KubeName, PythonIdentifier
 
 __all__ = ["Plan", "build_plan"]
@@ -237,6 +241,9 @@ def _service(project: Project, live: spec.ServiceVersion, links: _Links) -> Serv
                 recovery_batch_size=h.recovery_batch_size,
             )
         test_dir = f"tests/services/{PythonIdentifier(name)}/v{version}/{group}"
+        http = None
+        if isinstance(h, spec.Command | spec.Queue) and h.http is not None:
+            http = _route(h.http, kind, task, payload_schema)
         return Handler(
             kind=kind,  # type: ignore[arg-type]
             name=hname,
@@ -265,6 +272,7 @@ def _service(project: Project, live: spec.ServiceVersion, links: _Links) -> Serv
             required_field=next(iter(payload_schema.get("required", [])), None),
             settings=settings,
             alerts=_handler_alerts(h),
+            http=http,
         )
 
     commands = tuple(handler("command", n, c) for n, c in svc.commands.items())
@@ -313,6 +321,47 @@ def _handler_alerts(h: spec.Command | spec.Subscription | spec.Queue) -> Handler
     if isinstance(h, spec.Command) and h.alerts is not None:
         return HandlerAlerts(h.alerts.error_rate, h.alerts.latency)
     return None
+
+
+def _route(http: spec.Http, kind: str, target: str, payload: dict[str, Any]) -> HttpRoute:
+    """What the gateway needs to serve a command or queue (validation checked the fields)."""
+    props: dict[str, Any] = resolve(payload, payload).get("properties", {})
+    params = path_params(http.path)
+
+    def field(name: str) -> HttpField:
+        kind, array = url_field(props[name], payload) or ("string", False)
+        return HttpField(name, kind, array)
+
+    query = tuple(field(n) for n in props if n not in params) if http.method == "GET" else ()
+    example = example_for(payload)
+    values: dict[str, Any] = dict(example) if isinstance(example, dict) else {}
+    path = http.path
+    for param in params:
+        value = values.pop(param, None)
+        text = json.dumps(value) if not isinstance(value, str) else value
+        path = path.replace(f"{{{param}}}", quote(text if value is not None else "1", safe=""))
+    body: str | None = None
+    if http.method == "GET":
+        pairs = [
+            (k, json.dumps(i) if not isinstance(i, str) else i)
+            for k, v in values.items()
+            for i in (v if isinstance(v, list) else [v])
+        ]
+        if pairs:
+            path += "?" + urlencode(pairs)
+    else:
+        body = json.dumps(values)
+    return HttpRoute(
+        method=http.method,
+        path=http.path,
+        public=http.public,
+        kind="command" if kind == "command" else "queue",
+        target=target,
+        params=tuple(field(n) for n in params),
+        query=query,
+        example_path=path,
+        example_body=body,
+    )
 
 
 def _canonical(schema: dict[str, Any]) -> str:
@@ -382,6 +431,8 @@ def _files(project: Project, services: tuple[Service, ...], deploy: Deploy) -> t
     if deploy.autoscaled:
         files.append(File("k8s/base/keda.yaml", "k8s/base/keda.yaml.jinja", "generated"))
     for worker in deploy.workers:
+        if worker.kind == "gateway":
+            continue
         path = f"k8s/base/workers/{worker.kube_name}.yaml"
         files.append(
             File(path, "k8s/base/workers/{worker}.yaml.jinja", "generated", worker=worker.kube_name)
@@ -399,6 +450,12 @@ def _files(project: Project, services: tuple[Service, ...], deploy: Deploy) -> t
         "observability/grafana/provisioning/dashboards/purista.yaml",
     ):
         files.append(File(path, None, "generated"))
+    if deploy.gateway_worker is not None:
+        # The OpenAPI document (written by the pipeline), the auth hook and the manifests.
+        files.append(File(f"src/{project.package}/_purista/openapi.json", None, "generated"))
+        auth = "src/{package}/gateway_auth.py"
+        files.append(File(auth.format(package=project.package), auth + ".jinja", "user"))
+        files.append(File("k8s/base/gateway.yaml", "k8s/base/gateway.yaml.jinja", "generated"))
     for svc in services:
         # The package `services/<service>/` comes with the lowest version of the service.
         first = svc.version == min(s.version for s in services if s.name == svc.name)

@@ -16,6 +16,10 @@ Besides those, a Celery worker's main process holds 4 (measured: the consumer's
 BRPOP, acknowledgements, the remote-control pub/sub and one more kombu keeps),
 and a job worker's lease keeper holds 1. A scheduler is one process with 2: its
 runtime client (claims, job enqueues) and the broker connection it sends through.
+The HTTP gateway is one process: per request slot (`concurrency`) a connection waiting
+for a command's reply and one of the runtime's client (enqueues, job status, from worker
+threads); besides those, the event loop's producer that sends the commands, and the
+connection that checks Redis for `/readyz`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ CELERY_CONSUMER_CONNECTIONS = 4
 CELERY_SLOT_CONNECTIONS = 4  # producer, result backend, runtime client, reply waits
 JOB_KEEPER_CONNECTIONS = 1
 JOB_SLOT_CONNECTIONS = 3  # producer, runtime client, reply waits
+GATEWAY_FIXED_CONNECTIONS = 2  # the event loop's producer, the readiness check
+GATEWAY_SLOT_CONNECTIONS = 2  # reply waits, runtime client
 DB_CONNECTIONS_PER_SLOT = 1  # a slot runs one message at a time
 SCHEDULER_CONNECTIONS = 2  # runtime client (claims, enqueues), broker producer
 
@@ -47,6 +53,9 @@ def capacity(
     elif kind == "queue":
         processes, slots = 1, concurrency
         consumer, per_slot = JOB_KEEPER_CONNECTIONS, JOB_SLOT_CONNECTIONS
+    elif kind == "gateway":
+        processes, slots = 1, concurrency
+        consumer, per_slot = GATEWAY_FIXED_CONNECTIONS, GATEWAY_SLOT_CONNECTIONS
     elif pool == "prefork":
         processes, slots = concurrency, 1
         consumer, per_slot = CELERY_CONSUMER_CONNECTIONS, CELERY_SLOT_CONNECTIONS
@@ -91,6 +100,8 @@ def budget(
 def _label(worker: Worker) -> str:
     if worker.kind == "scheduler":
         return "scheduler"
+    if worker.kind == "gateway":
+        return "gateway"
     if worker.kind == "queue":
         return f"job queue {worker.name}"
     return f"{worker.name} v{worker.version}"
@@ -173,6 +184,13 @@ def _redis_by_use(w: Worker) -> dict[str, int]:
     slots = w.concurrency  # prefork: C children x 1; threads and job workers: 1 process x C
     if w.kind == "scheduler":
         return {"broker": 1, "results": 0, "state_replies_and_jobs": 1, "invoke_waits": 0}
+    if w.kind == "gateway":
+        return {
+            "broker": 1,
+            "results": 0,
+            "state_replies_and_jobs": GATEWAY_FIXED_CONNECTIONS - 1 + slots,
+            "invoke_waits": slots,
+        }
     if w.kind == "queue":
         return {
             "broker": slots,

@@ -10,7 +10,7 @@ from typing import Literal
 
 Owner = Literal["generated", "user", "merged"]
 HandlerKind = Literal["command", "subscription", "queue"]
-WorkerKind = Literal["service", "queue", "scheduler"]
+WorkerKind = Literal["service", "queue", "scheduler", "gateway"]
 PoolKind = Literal["prefork", "threads"]
 
 
@@ -98,6 +98,32 @@ class Route:
 
 
 @dataclass(frozen=True)
+class HttpField:
+    """A payload property filled from a path or query parameter."""
+
+    name: str
+    kind: str  # string, integer, number or boolean
+    array: bool = False
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """A command or job queue the HTTP gateway serves."""
+
+    method: str
+    path: str
+    public: bool
+    kind: Literal["command", "queue"]
+    target: str  # the command's task, or the queue's name
+    params: tuple[HttpField, ...]
+    query: tuple[HttpField, ...]
+    #: A path with each `{param}` filled from the example payload, and the body (or query
+    #: string) that goes with it, for the README's `curl` lines.
+    example_path: str
+    example_body: str | None
+
+
+@dataclass(frozen=True)
 class Handler:
     """A user-owned handler and everything generated around it."""
 
@@ -128,6 +154,7 @@ class Handler:
     required_field: str | None
     settings: QueueSettings | None = None
     alerts: HandlerAlerts | None = None
+    http: HttpRoute | None = None
 
 
 @dataclass(frozen=True)
@@ -263,7 +290,9 @@ class Capacity:
 class Worker:
     """One kind of worker process: a service's Celery worker or a job queue's worker."""
 
-    name: str  # the service's or the queue's name, as the spec spells it (or `scheduler`)
+    name: (
+        str  # the service's or the queue's name, as the spec spells it (or `scheduler`, `gateway`)
+    )
     kind: WorkerKind
     service: str
     version: int
@@ -281,6 +310,16 @@ class Worker:
     grace_period: int  # terminationGracePeriodSeconds
     uses_database: bool
     capacity: Capacity
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """The HTTP gateway: where it listens and how much it takes at once."""
+
+    port: int
+    concurrency: int
+    max_body: int
+    kube_name: str
 
 
 @dataclass(frozen=True)
@@ -318,11 +357,17 @@ class Deploy:
     database_port: int | None
     otel_port: int
     shutdown_window: int
+    gateway: Gateway = Gateway(8080, 40, 1024 * 1024, "gateway")
 
     @property
     def ok(self) -> bool:
         """Whether every budget holds at max replicas."""
         return self.redis.ok and (self.database is None or self.database.ok)
+
+    @property
+    def gateway_worker(self) -> Worker | None:
+        """The gateway's deployment, when something is served over HTTP."""
+        return next((w for w in self.workers if w.kind == "gateway"), None)
 
     @property
     def autoscaled(self) -> tuple[Worker, ...]:
@@ -375,6 +420,11 @@ class Plan:
         for s in self.services:
             versions[s.name] = (*versions.get(s.name, ()), s.version)
         return {name: numbers for name, numbers in versions.items() if len(numbers) > 1}
+
+    @property
+    def routes(self) -> tuple[HttpRoute, ...]:
+        """Every route the gateway serves, in the order of the services and handlers."""
+        return tuple(h.http for s in self.services for h in s.handlers if h.http is not None)
 
     def worker(self, kube_name: str) -> Worker:
         """The worker whose Kubernetes name is `kube_name`."""

@@ -7,7 +7,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from purista.plan.capacity import budget, capacity
-from purista.plan.model import Autoscale, Deploy, PoolKind, Project, Service, Worker
+from purista.plan.model import Autoscale, Deploy, Gateway, PoolKind, Project, Service, Worker
 from purista.spec import models as spec
 from purista.spec.names import KubeName
 
@@ -68,6 +68,9 @@ def build_deploy(model: spec.Spec, project: Project, services: tuple[Service, ..
             )
     if model.schedules:
         workers.append(_scheduler(model, project))
+    gateway = _gateway(model, project, services)
+    if gateway is not None:
+        workers.append(gateway)
     database = None
     if infra.database is not None:
         database = budget(
@@ -92,6 +95,50 @@ def build_deploy(model: spec.Spec, project: Project, services: tuple[Service, ..
         database_port=_port(infra.database.url, 5432) if infra.database else None,
         otel_port=_port(infra.tracing.endpoint, 4317),
         shutdown_window=SHUTDOWN_WINDOW,
+        gateway=Gateway(
+            port=infra.gateway.port,
+            concurrency=infra.gateway.concurrency,
+            max_body=infra.gateway.max_body,
+            kube_name=KubeName(project.name, "gateway"),
+        ),
+    )
+
+
+#: The gateway's autoscaler starts at most this many times its `replicas` unless told.
+GATEWAY_SCALE = 3
+
+
+def _gateway(model: spec.Spec, project: Project, services: tuple[Service, ...]) -> Worker | None:
+    """The gateway's deployment, when a command or queue is served over HTTP."""
+    routed = [h for s in services for h in s.handlers if h.http is not None]
+    if not routed:
+        return None
+    gw = model.infrastructure.gateway
+    max_replicas = gw.max_replicas or gw.replicas * GATEWAY_SCALE
+    longest = (
+        max(h.timeout for h in routed if h.kind == "command")
+        if any(h.kind == "command" for h in routed)
+        else 0.0
+    )
+    return Worker(
+        name="gateway",
+        kind="gateway",
+        service="gateway",
+        version=0,
+        kube_name=KubeName(project.name, "gateway"),
+        args=("gateway",),
+        lists=(),
+        replicas=gw.replicas,
+        max_replicas=max_replicas,
+        autoscale=None,
+        pool="threads",
+        concurrency=gw.concurrency,
+        cpu=gw.resources.cpu,
+        memory=gw.resources.memory,
+        longest_timeout=longest,
+        grace_period=math.ceil(longest) + SHUTDOWN_WINDOW,
+        uses_database=False,
+        capacity=capacity("gateway", "threads", gw.concurrency, max_replicas, uses_database=False),
     )
 
 

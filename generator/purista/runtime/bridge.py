@@ -205,6 +205,32 @@ class CeleryBridge:
             raise rebuild_error(data.get("error") or {})
         return wire.parse(output, data.get("result"), f"output of {target.task}")
 
+    def send_invoke(
+        self, target: CommandInfo, payload: dict[str, Any], message: Message, *, patience: float
+    ) -> tuple[str, float]:
+        """Send a command without waiting for it: the reply list to wait on, and the deadline.
+
+        For a caller that waits on its own (the HTTP gateway, on its event loop); the send
+        gives up after `patience` seconds (`PublishError`) rather than the command's timeout.
+        """
+        deadline = time.monotonic() + target.timeout
+        check_size(json.dumps(payload), self._max_payload, target.task)
+        sent = message.next()
+        reply = REPLY_PREFIX + sent.message_id
+        header = marked(
+            {**sent.to_header(), "reply_to": reply, "trace_context": telemetry.inject({})}
+        )
+        self._sender.send(
+            target.task,
+            payload,
+            target.queue,
+            header,
+            task_id=sent.message_id,
+            deadline=min(deadline, time.monotonic() + patience),
+            expires=target.timeout,
+        )
+        return reply, deadline
+
     def _wait(self, reply: str, deadline: float) -> bytes | None:
         """The answer on `reply`, or None once `deadline` (monotonic) has passed."""
         while (remaining := deadline - time.monotonic()) > 0:

@@ -125,6 +125,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     dev.set_defaults(run=_dev)
 
+    gateway = commands.add_parser(
+        "gateway", help="serve the commands and job queues the spec exposes over HTTP"
+    )
+    gateway.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    gateway.add_argument(
+        "--port", type=_port, default=None, help="port to listen on [default: the spec's]"
+    )
+    gateway.add_argument("--loglevel", type=_loglevel, default="WARNING")
+    gateway.set_defaults(run=_gateway)
+
     invoke = commands.add_parser("invoke", help="run a command and print its output as JSON")
     invoke.add_argument("target", help="<service>.v<N>.<command>")
     invoke.add_argument("payload", help=PAYLOAD_HELP)
@@ -215,6 +225,7 @@ def _checked(convert: Callable[[str], Any], check: Callable[[Any], bool], what: 
 
 
 _count = _checked(int, lambda v: v >= 1, "a whole number of at least 1")
+_port = _checked(int, lambda v: 1 <= v <= 65535, "a port from 1 to 65535")
 _offset = _checked(int, lambda v: v >= 0, "a whole number of at least 0")
 _seconds = _checked(float, lambda v: 0 < v < math.inf, "a number of seconds greater than 0")
 _delay = _checked(
@@ -281,6 +292,16 @@ def _scheduler(args: argparse.Namespace) -> int:
     from .scheduler import run_scheduler
 
     return run_scheduler(args.schedule or (), loglevel=args.loglevel)
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from .project import ROUTES
+
+    if not ROUTES:
+        raise UsageError("no command or job queue declares `http` in the spec: nothing to serve")
+    from .gateway import run_gateway
+
+    return run_gateway(args.host, args.port, args.loglevel)
 
 
 def _dev(args: argparse.Namespace) -> int:

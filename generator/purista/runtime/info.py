@@ -101,6 +101,41 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Field:
+    """A payload property the gateway fills from a path or query parameter (text in the URL)."""
+
+    name: str
+    kind: Literal["string", "integer", "number", "boolean"]
+    array: bool = False
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """A command or job queue served by the HTTP gateway.
+
+    `target` is the command's task name or the queue's name; `params` are the path's
+    `{param}`s and `query` the fields a GET takes from the query string.
+    """
+
+    method: str
+    path: str
+    kind: Literal["command", "queue"]
+    target: str
+    public: bool
+    params: tuple[Field, ...] = ()
+    query: tuple[Field, ...] = ()
+
+
+@dataclass(frozen=True)
+class GatewayInfo:
+    """The spec's `infrastructure.gateway`: port, requests at once, largest body."""
+
+    port: int
+    concurrency: int
+    max_body: int
+
+
+@dataclass(frozen=True)
 class Tracing:
     """The spec's `tracing` block: defaults for the `OTEL_*` variables."""
 

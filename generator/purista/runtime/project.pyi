@@ -8,6 +8,8 @@ from typing import Any
 
 from .info import (
     CommandInfo,
+    GatewayInfo,
+    HttpRoute,
     QueueInfo,
     Route,
     ScheduleInfo,
@@ -28,3 +30,5 @@ SUBSCRIPTIONS: dict[str, QueueInfo]
 WORKERS: tuple[WorkerInfo, ...]
 EXAMPLES: dict[str, Any]
 SCHEDULES: dict[str, ScheduleInfo]
+ROUTES: tuple[HttpRoute, ...]
+GATEWAY: GatewayInfo

@@ -19,6 +19,8 @@ TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
 URL_PATTERN = r"^[^\s`]+$"
 Url = Annotated[str, StringConstraints(pattern=URL_PATTERN)]
+_SEGMENT = r"([A-Za-z0-9._~-]+|\{[A-Za-z][A-Za-z0-9_-]*\})"
+HTTP_PATH_PATTERN = rf"^(/|(/{_SEGMENT})+)$"
 
 
 def _object_schema() -> dict[str, Any]:
@@ -111,6 +113,39 @@ class Scheduler(_Model):
     """CPU and memory of one scheduler instance."""
 
 
+class GatewayResources(_Model):
+    """Requests (and limits) of one gateway instance."""
+
+    cpu: Quantity = "250m"
+    """CPU request and limit of one gateway instance (a Kubernetes quantity)."""
+    memory: Quantity = "256Mi"
+    """Memory request and limit of one gateway instance (a Kubernetes quantity)."""
+
+
+class Gateway(_Model):
+    """The HTTP gateway: serves the commands and queues that declare `http`."""
+
+    replicas: Annotated[int, Field(ge=1)] = 2
+    """Instances of the gateway; the CPU autoscaler keeps at least this many."""
+    max_replicas: Annotated[int, Field(ge=1)] | None = None
+    """The most instances the CPU autoscaler starts (default: three times `replicas`);
+    `purista plan` counts connections at this number."""
+    port: Annotated[int, Field(ge=1024, le=65535)] = 8080
+    """The port the gateway listens on, in its container and behind its Service."""
+    concurrency: Annotated[int, Field(ge=1, le=1000)] = 40
+    """Requests one instance handles at once (threads waiting on commands and Redis)."""
+    max_body: Annotated[int, Field(ge=1)] = 1024 * 1024
+    """The largest request body, in bytes; a larger one is refused with 413."""
+    resources: GatewayResources = GatewayResources()
+    """CPU and memory of one instance."""
+
+    @model_validator(mode="after")
+    def _max_not_below_replicas(self) -> Gateway:
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise ValueError("max_replicas must not be less than replicas")
+        return self
+
+
 class Infrastructure(_Model):
     """Shared infrastructure of every service."""
 
@@ -125,6 +160,8 @@ class Infrastructure(_Model):
     """Namespace, image and tag of the generated manifests."""
     scheduler: Scheduler = Scheduler()
     """Replicas and resources of the scheduler (deployed only when the spec has `schedules`)."""
+    gateway: Gateway = Gateway()
+    """The HTTP gateway, deployed when a command or queue declares `http`."""
 
 
 class Event(_Model):
@@ -167,6 +204,18 @@ class Deployment(_Model):
     """CPU and memory of one instance."""
     autoscale: Autoscale | None = None
     """Scale with KEDA on the length of the service's queues instead of fixed `replicas`."""
+
+
+class Http(_Model):
+    """Where a command or job queue is served by the HTTP gateway."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    """The HTTP method; GET only for a command whose payload fits in a query string."""
+    path: Annotated[str, StringConstraints(pattern=HTTP_PATH_PATTERN)]
+    """The route, such as `/users/{userId}`: each `{param}` fills the payload property of that
+    name, which must be a string, integer, number or boolean."""
+    public: bool = False
+    """Serve it without calling `gateway_auth.authenticate` (anyone may call it)."""
 
 
 class _Handler(_Model):
@@ -218,6 +267,8 @@ class Command(_Handler):
     satisfy the event's schema."""
     alerts: CommandAlerts | None = None
     """This command's own alert thresholds, in place of its service's."""
+    http: Http | None = None
+    """Serve the command over HTTP through the gateway (answers 200 with its output)."""
 
 
 class Backoff(_Model):
@@ -269,6 +320,8 @@ class Queue(_Handler):
     """Delayed jobs moved to the pending list per Redis call once they are due."""
     recovery_batch_size: Annotated[int, Field(ge=1)] = 20
     """Jobs with an expired lease taken back per Redis call."""
+    http: Http | None = None
+    """Accept jobs over HTTP through the gateway (answers 202 with the job's id)."""
 
 
 class Schedule(_Model):

@@ -10,6 +10,8 @@ from typing import Any
 
 from .info import (
     CommandInfo,
+    GatewayInfo,
+    HttpRoute,
     QueueInfo,
     Route,
     ScheduleInfo,
@@ -64,4 +66,12 @@ SCHEDULES: dict[str, ScheduleInfo] = {}
 # Every worker `dev` starts (one of each), with its Kubernetes grace period.
 WORKERS: tuple[WorkerInfo, ...] = (
     WorkerInfo(name="hello-greeter-v1", args=("worker", "greeter.v1"), grace_period=60),
+)
+
+# What the HTTP gateway serves (`python -m <package> gateway`), in the order of the spec.
+ROUTES: tuple[HttpRoute, ...] = ()
+GATEWAY = GatewayInfo(
+    port=8080,
+    concurrency=40,
+    max_body=1048576,
 )

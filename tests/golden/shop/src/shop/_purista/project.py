@@ -10,6 +10,8 @@ from typing import Any
 
 from .info import (
     CommandInfo,
+    GatewayInfo,
+    HttpRoute,
     QueueInfo,
     Route,
     ScheduleInfo,
@@ -152,4 +154,12 @@ WORKERS: tuple[WorkerInfo, ...] = (
         args=("worker", "--queue", "processAvatar"),
         grace_period=330,
     ),
+)
+
+# What the HTTP gateway serves (`python -m <package> gateway`), in the order of the spec.
+ROUTES: tuple[HttpRoute, ...] = ()
+GATEWAY = GatewayInfo(
+    port=8080,
+    concurrency=40,
+    max_body=1048576,
 )
