@@ -6,7 +6,7 @@ import itertools
 import tracemalloc
 from collections import Counter
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from purista.merge import diff, has_conflict_markers, merge3
 
@@ -117,6 +117,8 @@ def test_a_change_on_one_side_only_is_taken_as_it_is(base: list[str], changed: l
 
 @settings(max_examples=200, deadline=None)
 @given(base=lines, a=lines, b=lines)
+# A common last line once took the partner of `b`, the one line unique on both sides.
+@example(base=["b\n", "a\n", "a\n"], a=["a\n", "b\n", "a\n"], b=[])
 def test_diff_pairs_are_equal_lines_in_order(base: list[str], a: list[str], b: list[str]) -> None:
     pairs = diff(base, a)
     assert all(base[i] == a[j] for i, j in pairs)

@@ -71,16 +71,17 @@ def diff(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int]]:
     regions = [(0, len(a), 0, len(b))]
     while regions:
         alo, ahi, blo, bhi = regions.pop()
-        while alo < ahi and blo < bhi and a[alo] == b[blo]:
-            pairs.append((alo, blo))
-            alo, blo = alo + 1, blo + 1
-        while ahi > alo and bhi > blo and a[ahi - 1] == b[bhi - 1]:
-            ahi, bhi = ahi - 1, bhi - 1
-            pairs.append((ahi, bhi))
         if alo == ahi or blo == bhi:
             continue
+        # Anchors first: equal lines at the ends must not take a unique line's partner.
         anchors = [(alo + i, blo + j) for i, j in _anchors(a[alo:ahi], b[blo:bhi])]
         if not anchors:
+            while alo < ahi and blo < bhi and a[alo] == b[blo]:
+                pairs.append((alo, blo))
+                alo, blo = alo + 1, blo + 1
+            while ahi > alo and bhi > blo and a[ahi - 1] == b[bhi - 1]:
+                ahi, bhi = ahi - 1, bhi - 1
+                pairs.append((ahi, bhi))
             pairs.extend((alo + i, blo + j) for i, j in _matched(a[alo:ahi], b[blo:bhi]))
             continue
         pairs.extend(anchors)
