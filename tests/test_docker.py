@@ -149,9 +149,12 @@ def test_compose_runs_every_worker_with_its_replicas(
         assert f"max_connections={plan['database']['max_connections']}" in " ".join(
             services["postgres"]["command"]
         )
+    spec = yaml.safe_load(DEPLOY_SPECS[name].read_text())
+    port = spec.get("infrastructure", {}).get("gateway", {}).get("port", 8080)
     for service, row in workers.items():
         worker = services[service]
-        assert worker["command"] == row["command"]
+        listens = ["--host", "0.0.0.0", "--port", str(port)] if row["kind"] == "gateway" else []
+        assert worker["command"] == row["command"] + listens
         assert worker["deploy"]["replicas"] == row["replicas"]
         assert worker["stop_grace_period"] == f"{row['grace_period_seconds']}s"
         assert worker["build"] == "." and worker["read_only"] is True

@@ -427,9 +427,11 @@ def test_the_gateway_is_served_probed_scaled_and_the_only_way_in(
     assert by_kind(root, "PodDisruptionBudget")[name]["spec"]["maxUnavailable"] == 1
     hpa = by_kind(root, "HorizontalPodAutoscaler", base_only=True)[name]
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, row["max_replicas"])
-    # Traffic from outside reaches the gateway's port and nothing else.
+    # Traffic from outside reaches the gateway's port and nothing else (but the workers'
+    # metrics port, for Prometheus).
     policies = by_kind(root, "NetworkPolicy", base_only=True)
-    admitting = [p for p in policies.values() if p["spec"]["ingress"]]
+    metrics_only = [{"ports": [{"protocol": "TCP", "port": 9464}]}]
+    admitting = [p for p in policies.values() if p["spec"]["ingress"] not in ([], metrics_only)]
     assert [p["metadata"]["name"] for p in admitting] == [name]
     assert admitting[0]["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
     labels = deployment["spec"]["template"]["metadata"]["labels"]

@@ -221,8 +221,8 @@ class Gateway:
     def target(self, route: HttpRoute) -> _Target:
         """The payload model and span of a route."""
         if route.kind == "command":
-            service = route.target.split(".", 1)[0]
-            binding = next(b for b in service_bindings(service) if b.task == route.target)
+            version = route.target.rsplit(".", 1)[0]  # `<service>.v<N>`
+            binding = next(b for b in service_bindings(version) if b.task == route.target)
         else:
             binding = job_binding(route.target)
         attributes = {
