@@ -236,7 +236,11 @@ def test_a_command_longer_than_a_queues_lease_runs_once(
 
 
 def test_state_entries_expire_after_the_services_ttl_or_their_own(
-    jobs_project: Project, env: dict[str, str], processes: Processes, tmp_path: Path
+    jobs_project: Project,
+    env: dict[str, str],
+    processes: Processes,
+    tmp_path: Path,
+    redis_url: str,
 ) -> None:
     start(jobs_project, processes, env, tmp_path / "work.log", "work")
 
@@ -245,10 +249,16 @@ def test_state_entries_expire_after_the_services_ttl_or_their_own(
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
+    def ttl_ms(key: str) -> int:
+        (found,) = redis.Redis.from_url(redis_url).keys(f"jobs:state:work.v1:*{key}*")
+        return int(redis.Redis.from_url(redis_url).pttl(found))
+
     assert wait_for(lambda: call("work.v1.remember", {"key": "short", "value": "a"}) == {}, 30)
-    call("work.v1.remember", {"key": "long", "value": "b", "ttl": 30})
+    assert 0 < ttl_ms("short") <= 3000  # the service's state_ttl is 3 s, set in Redis
     assert call("work.v1.recall", {"key": "short"}) == {"value": "a"}
-    time.sleep(3.3)  # the service's state_ttl is 3 s
+    call("work.v1.remember", {"key": "long", "value": "b", "ttl": 30})
+    assert 3000 < ttl_ms("long") <= 30000
+    time.sleep(3.3)
     assert call("work.v1.recall", {"key": "short"}) == {"value": None}  # an explicit null
     assert call("work.v1.recall", {"key": "long"}) == {"value": "b"}
 
