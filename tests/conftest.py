@@ -23,6 +23,15 @@ def pytest_configure(config: pytest.Config) -> None:
     Golden.update = bool(config.getoption("--update-golden"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `-n` (pytest-xdist, `--dist loadgroup`): a module's tests stay together, so its
+    generated projects and workers are set up once; the fault tests, which restart, freeze
+    and kill their Redis and workers against the clock, run one after another."""
+    for item in items:
+        group = "faults" if item.get_closest_marker("faults") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def purista_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """purista's cache of this run: a temporary folder, never the user's ~/.cache/purista."""
