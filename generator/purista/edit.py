@@ -128,12 +128,7 @@ def add_version(text: str, service: str, version: int | None = None) -> NewVersi
     declares them, and the new version's handlers keep enqueueing to them by name.
     """
     yaml = _yaml(text)
-    try:
-        doc = yaml.load(text)
-    except YAMLError:
-        doc = None
-    if not isinstance(doc, CommentedMap):
-        raise UsageError("the spec is not a valid YAML mapping; fix it (purista validate) first")
+    doc = _mapping(yaml, text)
     services = doc.get("services")
     node = services.get(service) if isinstance(services, CommentedMap) else None
     if node is None:
@@ -383,17 +378,23 @@ def _links(links: dict[str, list[str]]) -> dict[str, Any]:
     return {key: list(values) for key, values in links.items() if values}
 
 
-def _add(text: str, where: Sequence[str], name: str, entry: dict[str, Any], what: str) -> Edited:
-    spliced = _splice(text, where, name, entry, what)
-    if spliced is not None:
-        return spliced
-    yaml = _yaml(text)
+def _mapping(yaml: YAML, text: str) -> CommentedMap:
+    """The spec's top-level mapping, read for a round trip; a clear error when it is none."""
     try:
         doc = yaml.load(text)
     except YAMLError:
         doc = None
     if not isinstance(doc, CommentedMap):
         raise UsageError("the spec is not a valid YAML mapping; fix it (purista validate) first")
+    return doc
+
+
+def _add(text: str, where: Sequence[str], name: str, entry: dict[str, Any], what: str) -> Edited:
+    spliced = _splice(text, where, name, entry, what)
+    if spliced is not None:
+        return spliced
+    yaml = _yaml(text)
+    doc = _mapping(yaml, text)
     appended: list[tuple[CommentedMap, Any, str]] = []  # (mapping, its last key, new last key)
     target = _parent(doc, where, appended)
     if name in target:

@@ -424,7 +424,7 @@ def _check_references(spec: Spec, pos: Positions) -> Iterator[SpecError]:
             ):
                 for i, target in enumerate(targets):
                     if target not in known:
-                        yield pos.error((*base, key, i), _unresolved(what, target, known))
+                        yield pos.error((*base, key, i), unresolved(what, target, known))
                 if len(set(targets)) != len(targets):
                     yield pos.error((*base, key), f"`{key}` lists the same {what} twice")
         for cname, command in svc.commands.items():
@@ -432,7 +432,7 @@ def _check_references(spec: Spec, pos: Positions) -> Iterator[SpecError]:
             path: Path_ = (*sv.path, "commands", cname, "success_event")
             if event is not None:
                 if event not in events:
-                    yield pos.error(path, _unresolved("event", event, events))
+                    yield pos.error(path, unresolved("event", event, events))
                 else:
                     yield from _check_success_event(
                         command.output, spec.events[event].payload, path, pos
@@ -440,7 +440,7 @@ def _check_references(spec: Spec, pos: Positions) -> Iterator[SpecError]:
         for subname, sub in svc.subscriptions.items():
             if sub.event not in events:
                 path = (*sv.path, "subscriptions", subname, "event")
-                yield pos.error(path, _unresolved("event", sub.event, events))
+                yield pos.error(path, unresolved("event", sub.event, events))
 
 
 def _check_invoke_graph(spec: Spec, pos: Positions) -> Iterator[SpecError]:
@@ -548,7 +548,8 @@ def _circle(graph: dict[str, set[str]], start: str, members: set[str]) -> list[s
     return [start]
 
 
-def _unresolved(what: str, target: str, known: set[str]) -> str:
+def unresolved(what: str, target: str, known: set[str]) -> str:
+    """No `what` named `target`: the closest of `known`, or where such a thing is declared."""
     message = f"no {what} `{_shown(target)}`"
     close = difflib.get_close_matches(target, sorted(known), n=1, cutoff=0.6)
     if close:

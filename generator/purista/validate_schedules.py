@@ -135,15 +135,11 @@ def _target_schemas(spec: Spec, key: str) -> dict[str, dict[str, Any]]:
 
 
 def _unknown(key: str, target: str, known: set[str]) -> str:
-    what = {"emit": "event", "enqueue": "job queue", "invoke": "command"}[key]
-    message = f"no {what} `{target}`"
-    close = difflib.get_close_matches(target, sorted(known), n=1, cutoff=0.6)
-    if close:
-        return f"{message}; did you mean `{close[0]}`?"
-    if key == "invoke":
-        return f"{message}; commands are named `<service>.v<N>.<command>`"
-    where = "`events`" if key == "emit" else "a service's `queues`"
-    return f"{message}; declare it under {where}"
+    from purista.validate import unresolved  # noqa: PLC0415  (validate imports this module)
+
+    return unresolved(
+        {"emit": "event", "enqueue": "queue", "invoke": "command"}[key], target, known
+    )
 
 
 def _payload(

@@ -179,19 +179,8 @@ class CeleryBridge:
             kind=SpanKind.CLIENT,
             attributes={"messaging.destination.name": target.queue, "purista.target": target.task},
         ):
-            header = marked(
-                {**sent.to_header(), "reply_to": reply, "trace_context": telemetry.inject({})}
-            )
             try:
-                self._sender.send(
-                    target.task,
-                    payload,
-                    target.queue,
-                    header,
-                    task_id=sent.message_id,
-                    deadline=deadline,
-                    expires=target.timeout,
-                )
+                self._send(target, payload, sent, reply, deadline)
             except errors.PublishError as exc:
                 raise errors.InvokeTimeout(str(exc)) from None
             answer = self._wait(reply, deadline)
@@ -217,6 +206,18 @@ class CeleryBridge:
         check_size(json.dumps(payload), self._max_payload, target.task)
         sent = message.next()
         reply = REPLY_PREFIX + sent.message_id
+        self._send(target, payload, sent, reply, min(deadline, time.monotonic() + patience))
+        return reply, deadline
+
+    def _send(
+        self,
+        target: CommandInfo,
+        payload: dict[str, Any],
+        sent: Message,
+        reply: str,
+        deadline: float,
+    ) -> None:
+        """Send the command with `sent`'s metadata, in the current trace, answering on `reply`."""
         header = marked(
             {**sent.to_header(), "reply_to": reply, "trace_context": telemetry.inject({})}
         )
@@ -226,10 +227,9 @@ class CeleryBridge:
             target.queue,
             header,
             task_id=sent.message_id,
-            deadline=min(deadline, time.monotonic() + patience),
+            deadline=deadline,
             expires=target.timeout,
         )
-        return reply, deadline
 
     def _wait(self, reply: str, deadline: float) -> bytes | None:
         """The answer on `reply`, or None once `deadline` (monotonic) has passed."""
