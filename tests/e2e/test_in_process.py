@@ -119,7 +119,7 @@ USER_TESTS = '''
 
 
     def seen(bridge: InProcessBridge, service: str) -> list[dict[str, Any]]:
-        return bridge.states[service].get_state("seen") or []
+        return bridge.states[f"{service}.v1"].get_state("seen") or []
 
 
     def test_an_emitted_event_reaches_both_subscribers() -> None:
@@ -233,7 +233,7 @@ SUBSCRIBER_FAILURE_TEST = '''
         assert bridge.run("publisher.v1.publish", {"itemId": "fail-alpha-1", "count": 1}) == {
             "published": 1
         }
-        assert [row["itemId"] for row in bridge.states["beta"].get_state("seen") or []] == [
+        assert [row["itemId"] for row in bridge.states["beta.v1"].get_state("seen") or []] == [
             "fail-alpha-1"
         ]
 '''

@@ -59,6 +59,18 @@ def test_a_builtin_error_comes_back_with_its_type_and_message() -> None:
     assert type(raised.value) is ValueError
 
 
+def test_a_handler_stopped_at_its_time_limit_is_a_timeout_to_the_caller() -> None:
+    with (
+        worker(GREETER),
+        pytest.raises(
+            errors.InvokeTimeout, match=r"greeter\.v1\.greet did not answer within .* was stopped"
+        ),
+    ):
+        get_bridge().invoke(
+            GREET, {"name": "ada", "fail": "time limit"}, GreetOutput, Message.first()
+        )
+
+
 def test_an_error_of_the_handler_s_own_class_comes_back_as_that_class() -> None:
     with worker(SHOUTER), pytest.raises(shout.HoarseError) as raised:
         get_bridge().invoke(SHOUT, {"text": "hoarse"}, ShoutOutput, Message.first())

@@ -191,7 +191,13 @@ class CeleryBridge:
             )
         data = json.loads(answer)
         if not data.get("ok"):
-            raise rebuild_error(data.get("error") or {})
+            error = data.get("error") or {}
+            if ran_out_of_time(error):
+                raise errors.InvokeTimeout(
+                    f"{target.task} did not answer within {target.timeout:g} s: its handler "
+                    "ran longer and was stopped"
+                )
+            raise rebuild_error(error)
         return wire.parse(output, data.get("result"), f"output of {target.task}")
 
     def send_invoke(
@@ -329,6 +335,15 @@ def error_record(exc: BaseException) -> dict[str, Any]:
     except (TypeError, ValueError):
         pass
     return record
+
+
+#: What a handler stopped at the command's `timeout` (Celery's time limits) raises.
+TIME_LIMITS = frozenset({"SoftTimeLimitExceeded", "TimeLimitExceeded"})
+
+
+def ran_out_of_time(record: Mapping[str, Any]) -> bool:
+    """Whether an error reply says the handler was stopped at its timeout: a timeout to callers."""
+    return str(record.get("type") or "").rsplit(".", 1)[-1] in TIME_LIMITS
 
 
 def rebuild_error(record: Mapping[str, Any]) -> Exception:

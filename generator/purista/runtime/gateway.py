@@ -42,7 +42,7 @@ from starlette.routing import Route
 
 from . import errors, telemetry, wire
 from .app import get_bridge
-from .bridge import rebuild_error
+from .bridge import ran_out_of_time, rebuild_error
 from .context import Message
 from .info import PACKAGE, Field, HttpRoute
 from .project import COMMANDS, GATEWAY, PROJECT, QUEUES, ROUTES
@@ -378,6 +378,13 @@ class Gateway:
                 f"{command.queue} took it in time, or its handler ran longer",
             )
         answer = json.loads(raw)
+        if not answer.get("ok") and ran_out_of_time(answer.get("error") or {}):
+            raise Problem(
+                504,
+                "Gateway Timeout",
+                f"{command.task} did not answer within {command.timeout:g} s: its handler ran "
+                "longer and was stopped",
+            )
         if not answer.get("ok"):
             failure = rebuild_error(answer.get("error") or {})
             kind = type(failure).__name__

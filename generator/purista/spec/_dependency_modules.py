@@ -35,6 +35,7 @@ DEPENDENCY_MODULES = frozenset(
         "pluggy",
         "prometheus_client",
         "prompt_toolkit",
+        "psutil",
         "psycopg",
         "psycopg_binary",
         "psycopg_pool",

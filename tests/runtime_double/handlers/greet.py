@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from billiard.exceptions import SoftTimeLimitExceeded
+
 from runtime_double.handlers import record
 
 CALLS: list[dict[str, Any]] = []
@@ -17,6 +19,8 @@ def handle(context: Any, payload: Any) -> dict[str, str]:
         {"payload": payload, "message": context.message},
         id=context.message.message_id,
     )
+    if payload.fail == "time limit":  # what Celery raises in a handler at its timeout
+        raise SoftTimeLimitExceeded()
     if payload.fail:
         raise ValueError(payload.fail)
     if payload.sleep:
