@@ -70,7 +70,7 @@ def gateway_cpu() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 target = COMMANDS["front.v1.echo"]
-model = next(b for b in service_bindings("front") if b.task == "front.v1.echo").payload
+model = next(b for b in service_bindings("front.v1") if b.task == "front.v1.echo").payload
 bridge = get_bridge()
 payload = {"text": "hello"}
 local = threading.local()
