@@ -175,7 +175,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 log=base / f"{args[-1]}.log",
             )
         state.url = _gateway(project, procs, env, base / "gateway.log")
-        with httpx.Client(base_url=state.url, timeout=10) as client:
+        # Longer than any command's timeout (30 s at most here): the gateway answers first,
+        # with the output or its own 504, and a failure shows which.
+        with httpx.Client(base_url=state.url, timeout=40) as client:
             state.client = client
             yield state
     finally:
