@@ -320,10 +320,14 @@ def put(path: Path, text: str) -> None:
     """Replace one file atomically (a file outside the project, such as a spec kept elsewhere).
 
     A symbolic link is written through: its target is replaced and the link stays; the
-    file's mode is kept.
+    file's mode is kept (a new file gets the umask's).
     """
     path = _target(path)
     mode = _mode(path)
+    if mode is None:  # a new file gets what `open` would give it, not mkstemp's 0600
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".purista-tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
