@@ -225,7 +225,7 @@ def test_the_principal_reaches_an_event_subscriber(served: Served) -> None:
         found = served.client.get("/notes/n1").json()
         return found if found.get("writer") else None
 
-    assert wait_for(recorded, 15)
+    assert wait_for(recorded, 15), (served.logs / "back.log").read_text()[-6000:]
     assert recorded() == {"noteId": "n1", "writer": "alice", "tenant": "acme"}
 
 

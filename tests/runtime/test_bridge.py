@@ -47,7 +47,7 @@ def test_invoke_returns_the_typed_output(client: redis.Redis) -> None:
         output = get_bridge().invoke(GREET, {"name": "ada"}, GreetOutput, Message.first())
     assert output == GreetOutput(greeting="hello ada", name="ada")
     assert len(greet.CALLS) == 1
-    assert client.keys("rtdouble:reply:*") == []  # the reply was taken
+    assert client.keys("rtdouble:reply:*") == []  # the reply was read, then deleted
     assert client.keys("celery-task-meta-*") == []  # and not stored in the result backend
 
 

@@ -3,11 +3,13 @@ real Redis; no worker runs here (commands end to end: tests/e2e/test_gateway.py)
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from purista.runtime.app import get_jobs
 from purista.runtime.gateway import Forbidden, Principal, Readiness, create_app
 from starlette.requests import Request
@@ -94,3 +96,27 @@ def test_without_redis_requests_answer_503_at_once(redis_url: str) -> None:
         refused = problem(client.post("/work", json={"task": "t"}), 503)
         assert time.monotonic() - started < 0.5
         assert "Redis" in refused["detail"]
+
+
+def test_a_reply_sent_while_the_wait_was_cut_short_is_read_by_the_next_wait(
+    client: redis.Redis,
+) -> None:
+    """Redis sends the answer, the waiting task is cancelled before it reads it (as a
+    socket timeout does when the event loop was held up), and the answer is not lost."""
+    gateway = create_app(hook).state.gateway
+    reply = "rt:reply:cut-short"
+
+    async def scenario() -> bytes | None:
+        cut = asyncio.create_task(gateway._wait(reply, time.monotonic() + 5))
+        await asyncio.sleep(0.2)  # the blocking read is on its way to Redis
+        client.rpush(reply, b'{"ok": true}')
+        time.sleep(0.2)  # Redis answers while the loop is held up
+        cut.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cut
+        found: bytes | None = await gateway._wait(reply, time.monotonic() + 1)
+        await gateway.replies.aclose()
+        return found
+
+    assert asyncio.run(scenario()) == b'{"ok": true}'
+    assert not client.exists(reply)  # read, then deleted

@@ -19,7 +19,7 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
 from . import bench, errors, health, telemetry
-from .bridge import REPLY_PREFIX, CeleryBridge, error_record
+from .bridge import REPLY_PREFIX, REPLY_SLICE, CeleryBridge, error_record
 from .context import HEADER, Message
 from .delivery import Deliveries, Event
 from .info import QueueInfo
@@ -135,15 +135,15 @@ def get_client() -> redis.Redis:
 def get_replies() -> redis.Redis:
     """The Redis client invokes wait on: a one-second socket timeout and no retries.
 
-    A wait is a series of short `BLPOP`s, so a frozen or unreachable Redis costs
-    the caller at most a second past its deadline.
+    A wait is a series of short blocking reads (`bridge.peek`), so a frozen or
+    unreachable Redis costs the caller at most a second past its deadline.
     """
     with _shared.lock:
         if _shared.replies is None:
             _shared.replies = redis.Redis.from_url(
                 Settings.from_env().redis_url,
-                socket_timeout=CeleryBridge.REPLY_SLICE + 0.5,
-                socket_connect_timeout=CeleryBridge.REPLY_SLICE + 0.5,
+                socket_timeout=REPLY_SLICE + 0.5,
+                socket_connect_timeout=REPLY_SLICE + 0.5,
                 socket_keepalive=True,
                 retry=Retry(NoBackoff(), 0),
             )

@@ -7,6 +7,7 @@ Routing is decided here and only here, from the tables the spec produced.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
 import sys
@@ -32,6 +33,8 @@ from .settings import check_size
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
 REPLY_PREFIX = f"{PROJECT}:reply:"
+#: Waits for a reply are slices of at most this long, so a deadline holds while Redis is away.
+REPLY_SLICE = 0.5
 
 #: What a failed send raises: Redis unreachable, frozen or restarting.
 SEND_ERRORS = (OperationalError, redis.RedisError, OSError)
@@ -45,6 +48,18 @@ def _timed_out(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def peek(replies: Any, reply: str, remaining: float) -> Any:
+    """One slice of a wait for `reply` (a sync or asyncio Redis client's call).
+
+    `BLMOVE` of the list onto itself reads the answer without taking it: if the wait
+    gives up between Redis sending it and the caller reading it (a socket timeout, a
+    cancelled task), it is still there for the next slice. The caller deletes the
+    list once it has read it.
+    """
+    # Redis takes fractions of a second; redis-py's annotation says int.
+    return replies.blmove(reply, reply, min(REPLY_SLICE, remaining), "LEFT", "RIGHT")
 
 
 class Bridge(Protocol):
@@ -147,7 +162,7 @@ class Sender:
 class CeleryBridge:
     """The bridge of a real deployment: Celery messages on Redis.
 
-    An invoke waits on a reply list (`BLPOP`) rather than the result backend's
+    An invoke waits on a reply list (see `wait_reply`) rather than the result backend's
     pub/sub, so many threads of one worker can wait at once; its result is not
     stored in the backend (a plain Celery client's call still is). The waits use a
     client of their own (`replies`: a short socket timeout and no retries) in slices
@@ -155,7 +170,6 @@ class CeleryBridge:
     Redis is frozen or unreachable.
     """
 
-    REPLY_SLICE = 0.5
     #: How long an emit keeps trying to reach Redis before the handler fails.
     EMIT_PATIENCE = 10.0
 
@@ -241,15 +255,14 @@ class CeleryBridge:
         """The answer on `reply`, or None once `deadline` (monotonic) has passed."""
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                answer = cast(
-                    list[bytes] | None,
-                    self._replies.blpop([reply], timeout=min(self.REPLY_SLICE, remaining)),
-                )
+                answer = cast(bytes | None, peek(self._replies, reply, remaining))
             except (redis.ConnectionError, redis.TimeoutError):
                 time.sleep(min(Sender.RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
                 continue
             if answer is not None:
-                return answer[1]
+                with contextlib.suppress(redis.RedisError):  # else it expires (`REPLY_TTL`)
+                    self._replies.delete(reply)
+                return answer
         return None
 
     def post(

@@ -14,6 +14,7 @@ down the line. Each request is a trace of its own (or joins the caller's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import json
@@ -42,7 +43,7 @@ from starlette.routing import Route
 
 from . import errors, telemetry, wire
 from .app import get_bridge
-from .bridge import ran_out_of_time, rebuild_error
+from .bridge import REPLY_SLICE, peek, ran_out_of_time, rebuild_error
 from .context import Message
 from .info import PACKAGE, Field, HttpRoute
 from .project import COMMANDS, GATEWAY, PROJECT, QUEUES, ROUTES
@@ -59,8 +60,6 @@ PROBE_INTERVAL = 0.5
 PROBE_TIMEOUT = 0.5
 #: How long a command's send may keep trying Redis (it refused) before answering 503.
 SEND_PATIENCE = 0.5
-#: Reply waits are `BLPOP`s of at most this long, so a deadline holds while Redis is away.
-REPLY_SLICE = 0.5
 RETRY_PAUSE = 0.1
 #: How a job's status reads over HTTP.
 JOB_STATUS = {"queued": "pending", "scheduled": "pending"}
@@ -400,12 +399,14 @@ class Gateway:
         """The answer on `reply`, or None once `deadline` (monotonic) has passed."""
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                found = await self.replies.blpop([reply], timeout=min(REPLY_SLICE, remaining))
+                found = await peek(self.replies, reply, remaining)
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 await asyncio.sleep(min(RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
                 continue
             if found is not None:
-                return bytes(found[1])
+                with contextlib.suppress(redis.RedisError, OSError):  # else it expires
+                    await self.replies.delete(reply)
+                return bytes(found)
         return None
 
     def _enqueue(self, route: HttpRoute, data: dict[str, Any], message: Message) -> Response:
