@@ -10,11 +10,13 @@ in `templates/project/pyproject.toml.jinja`:
     .venv/bin/python scripts/dependency_modules.py                  # a fresh venv, rewrite
     .venv/bin/python scripts/dependency_modules.py --python P --check  # compare only
 
-The project is the shop example (it uses the database, so psycopg is counted) with
-its `test` extra, the one its README installs. Every distribution it requires,
-transitively with markers evaluated in that venv, adds its top-level modules.
-`tests/e2e/test_reserved_names.py` runs `--check` against the venv the end-to-end
-tests install, so a new dependency cannot leave the list stale unnoticed.
+The project is the shop example with every optional part switched on: it uses the
+database (psycopg), and `generate` adds an HTTP route (the gateway's FastAPI and
+uvicorn) and a schedule (croniter), so a project that has them cannot hide them
+either. It is installed with its `test` extra, the one its README installs. Every
+distribution it requires, transitively with markers evaluated in that venv, adds its
+top-level modules. `tests/e2e/test_reserved_names.py` runs `--check` against that
+project installed in a venv, so a new dependency cannot leave the list stale unnoticed.
 """
 
 from __future__ import annotations
@@ -103,12 +105,45 @@ def _changes(old: str, new: str) -> str:
     return f"new modules: {added}; no longer installed: {gone}"
 
 
-def install(folder: Path) -> Path:
-    """Generate the shop example in `folder`, install it in a venv there; its python."""
+def generate(folder: Path) -> Path:
+    """Generate the shop example with a route and a schedule in `folder`; its root."""
+    from purista.examples import example_path  # noqa: PLC0415
+    from ruamel.yaml import YAML  # noqa: PLC0415
+
+    yaml = YAML()
+    spec = yaml.load(example_path(PROJECT).read_text(encoding="utf-8"))
+    user = spec["services"]["user"]
+    user["commands"]["getUser"]["http"] = {"method": "GET", "path": "/users/{userId}"}
+    spec["schedules"] = {
+        "sweep": {
+            "every": 3600,
+            "enqueue": "processAvatar",
+            "payload": {"userId": "u", "fileId": "f"},
+        }
+    }
+    path = folder / "shop.yaml"
+    with path.open("w", encoding="utf-8") as out:
+        yaml.dump(spec, out)
     subprocess.run(
-        [sys.executable, "-m", "purista", "new", PROJECT, "--example", "--output", str(folder)],
+        [
+            sys.executable,
+            "-m",
+            "purista",
+            "new",
+            PROJECT,
+            "--spec",
+            str(path),
+            "--output",
+            str(folder),
+        ],
         check=True,
     )
+    return folder / PROJECT
+
+
+def install(folder: Path) -> Path:
+    """Generate the project in `folder` and install it in a venv there; its python."""
+    generate(folder)
     venv = folder / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -120,7 +155,9 @@ def install(folder: Path) -> Path:
 def main() -> int:
     """Rewrite the list, or with `--check` say whether it is up to date (exit 1 if not)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--python", type=Path, help="a venv's python with the shop installed")
+    parser.add_argument(
+        "--python", type=Path, help="a venv's python with the project `generate` makes installed"
+    )
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
