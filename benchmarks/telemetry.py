@@ -45,6 +45,11 @@ value of (c)'s `purista.messages.processed` counter. Nothing may be lost at exit
 batch processor's tail and the metrics since the last periodic export (every 60 s by
 default) must leave when a process stops.
 
+Last, the worker's per-message metric calls (`telemetry.record_message`: a counter and
+a histogram) are timed alone in a loop, per exporter, and put against (a)'s worker CPU
+per command: the part of a message's cost that metrics add, free of the round-to-round
+noise of the throughput ratios.
+
 Everything inside the project runs in the project's venv: this file re-runs itself
 there with `--inside`. The last block of output is meant to be pasted into a report.
 """
@@ -562,7 +567,75 @@ def report(args: argparse.Namespace, env: dict[str, Any], phases: list[dict[str,
             "   results: "
             + ("every command succeeded with its output" if not problems else f"{problems[:5]}")
         )
+    costs = env["record_costs"]
+    for ph in phases:
+        base = statistics.median(r["cpu_ms"] for r in ph["runs"]["a"]) * 1000
+        added = {name: costs[key] - costs["none"] for name, key in RECORDERS}
+        shares = ", ".join(f"{name} {us:.1f} us = {us / base:.1%}" for name, us in added.items())
+        lines.append(
+            f"recording one message's metrics, timed alone: off {costs['none']:.2f} us; added by"
+            f" {shares} of (a)'s worker CPU per command with the {ph['pool']} pool"
+            f" ({base:.0f} us)"
+        )
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------- the cost of recording alone
+
+#: Runs in a process of its own: the worker's per-message metric calls, timed alone.
+RECORD = """
+import os, sys, time
+from otelbench._purista import telemetry
+
+telemetry.setup("bench")
+labels = telemetry.Labels.of(
+    {"purista.service": "bench", "purista.version": "1", "purista.handler": "echo"}
+)
+best = float("inf")
+for _ in range(5):
+    started = time.process_time()
+    for _ in range(100_000):
+        telemetry.record_message(labels, 0.001, failed=False)
+    best = min(best, (time.process_time() - started) / 100_000)
+print(best * 1e6)
+sys.stdout.flush()
+os._exit(0)  # the measurement is printed; exporting it at exit would only wait
+"""
+
+
+RECORDERS = (("OTLP", "otlp"), ("Prometheus", "prometheus"))
+
+
+def record_costs(root: Path, sink_port: int) -> dict[str, float]:
+    """CPU microseconds per message of `record_message` (counter and histogram) per exporter.
+
+    This is the whole of what metrics add to a message's path (the observable gauges
+    and process metrics are read at collection, not per message); timed alone, in
+    a quiet loop, it is a steadier figure than the throughput ratios.
+    """
+    costs = {}
+    for exporter in ("none", "otlp", "prometheus"):
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(root / "src"),
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": exporter,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+            "OTEL_EXPORTER_PROMETHEUS_PORT": str(free_port()),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", RECORD], env=env, capture_output=True, text=True, check=True
+        )
+        costs[exporter] = float(done.stdout.split()[-1])
+    return costs
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 # ------------------------------------------------------------------------------ main
@@ -614,6 +687,7 @@ def inside(args: argparse.Namespace) -> None:
             if args.prefork_rounds:
                 print(f"({time.monotonic() - started:.0f} s)", flush=True)
                 phases.append(phase("prefork", args.prefork_rounds, args, env))
+            env["record_costs"] = record_costs(root, sink.port)
             print(f"done in {time.monotonic() - started:.0f} s\n", flush=True)
             print(report(args, env, phases))
     finally:
