@@ -23,6 +23,7 @@ def pytest_configure(config: pytest.Config) -> None:
     Golden.update = bool(config.getoption("--update-golden"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads these marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under `-n` (pytest-xdist, `--dist loadgroup`): a module's tests stay together, so its
     generated projects and workers are set up once; the fault tests, which restart, freeze
