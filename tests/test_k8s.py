@@ -418,7 +418,13 @@ def test_the_gateway_is_served_probed_scaled_and_the_only_way_in(
         "--port",
         "8080",
     ]
-    assert main["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert main["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9464, "protocol": "TCP"},
+    ]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9464"
+    assert annotations["prometheus.io/scrape"] == "true"
     assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert deployment["spec"]["replicas"] == row["replicas"] == 2
@@ -427,13 +433,16 @@ def test_the_gateway_is_served_probed_scaled_and_the_only_way_in(
     assert by_kind(root, "PodDisruptionBudget")[name]["spec"]["maxUnavailable"] == 1
     hpa = by_kind(root, "HorizontalPodAutoscaler", base_only=True)[name]
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, row["max_replicas"])
-    # Traffic from outside reaches the gateway's port and nothing else (but the workers'
-    # metrics port, for Prometheus).
+    # Traffic from outside reaches the gateway's port and nothing else (but the metrics
+    # ports, for Prometheus).
     policies = by_kind(root, "NetworkPolicy", base_only=True)
     metrics_only = [{"ports": [{"protocol": "TCP", "port": 9464}]}]
     admitting = [p for p in policies.values() if p["spec"]["ingress"] not in ([], metrics_only)]
     assert [p["metadata"]["name"] for p in admitting] == [name]
-    assert admitting[0]["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    assert admitting[0]["spec"]["ingress"] == [
+        {"ports": [{"protocol": "TCP", "port": 8080}]},
+        *metrics_only,
+    ]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert admitting[0]["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
     for other, d in by_kind(root, "Deployment", base_only=True).items():

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from openapi_spec_validator import validate
+from prometheus_client.parser import text_string_to_metric_families
 from support import (
     ROOT,
     Processes,
@@ -286,6 +287,49 @@ def test_the_generated_hook_denies_every_request(served: Served, tmp_path: Path)
         procs.stop_all()
 
 
+def test_the_gateway_serves_its_request_durations_on_metrics(
+    served: Served, tmp_path: Path
+) -> None:
+    procs = Processes()
+    metrics_port = free_port()
+    env = served.project.env(
+        f"redis://127.0.0.1:{served.redis_port}/0",
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="prometheus",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
+    )
+    try:
+        url = _gateway(served.project, procs, env, tmp_path / "gateway.log")
+        with httpx.Client(base_url=url, timeout=40) as client:
+            for _ in range(3):
+                assert client.post("/echo", json={"text": "hi"}).status_code == 200
+            _problem(client.post("/echo", json={}), 422)
+            _problem(client.get("/items/1"), 401)
+            client.get("/healthz")
+        exposed = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    finally:
+        procs.stop_all()
+    counts = {
+        (
+            sample.labels["http_request_method"],
+            sample.labels["http_route"],
+            sample.labels["http_response_status_code"],
+        ): sample.value
+        for family in text_string_to_metric_families(exposed)
+        for sample in family.samples
+        if sample.name == "http_server_request_duration_seconds_count"
+        and not sample.labels["http_route"].endswith("z")  # the probes: /healthz, /readyz
+    }
+    # Each route is counted by its template, not its path; problem answers too.
+    assert counts == {
+        ("POST", "/echo", "200"): 3,
+        ("POST", "/echo", "422"): 1,
+        ("GET", "/items/{itemId}", "401"): 1,
+    }
+    assert 'purista_worker="gw-gateway"' in exposed
+    assert "process_cpu_time_seconds_total" in exposed
+
+
 def test_invalid_payloads_name_each_field(served: Served) -> None:
     body = _problem(served.client.post("/echo", json={"text": "", "count": "many"}), 422)
     pointers = sorted(entry["pointer"] for entry in body["errors"])  # type: ignore[attr-defined]
@@ -371,6 +415,13 @@ def test_the_request_starts_the_trace_the_handlers_join(served: Served) -> None:
     assert attributes["http.request.method"] == "GET"
     assert attributes["http.response.status_code"] == 200
     assert ours()["command back.v1.whoami"]["attributes"]["purista.principal_id"] == "alice"
+    # The gateway's span is the trace's only server span (FastAPI's own tracing is off).
+    servers = [
+        s
+        for s in _spans(served.logs)
+        if s["context"]["trace_id"] == f"0x{trace_id}" and s["kind"] == "SpanKind.SERVER"
+    ]
+    assert len(servers) == 1, [s["name"] for s in servers]
 
 
 def test_redis_down_answers_503_at_once_and_the_gateway_recovers(served: Served) -> None:

@@ -518,7 +518,15 @@ def create_app(
     gateway = Gateway(authenticate, readiness, max_body or GATEWAY.max_body, settings.redis_url)
     document = OPENAPI_FILE.read_bytes() if OPENAPI_FILE.exists() else b"{}"
     app = FastAPI(
-        title=PROJECT, openapi_url=None, docs_url=None, redoc_url=None, lifespan=_lifespan
+        title=PROJECT,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan,
+        # FastAPI's own request metric (`http.server.request.duration`) is kept; its spans
+        # would start a second trace beside the gateway's span (`Gateway.handle`), and its
+        # logs carry stack traces.
+        telemetry={"tracing": False, "operation_spans": False, "logs": False},
     )
     app.state.gateway = gateway
     # Literal segments before parameters, so `/items/new` is not taken for `/items/{id}`.
@@ -608,7 +616,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def run_gateway(host: str, port: int | None, loglevel: str = "WARNING") -> int:
     """Serve the gateway until SIGTERM or Ctrl-C (uvicorn finishes the requests in flight)."""
     logging.basicConfig(level=loglevel, format="%(levelname)s %(name)s: %(message)s")
-    telemetry.setup("gateway")
+    telemetry.setup("gateway", worker=telemetry.worker_name(("gateway",)))
     app = create_app()
     started = time.monotonic()
     print(

@@ -366,7 +366,7 @@ def run_scheduler(only: Iterable[str] = (), *, loglevel: str = "INFO") -> int:
     """`python -m <package> scheduler`: fire the schedules (`only` these, if given)."""
     telemetry.install_log_ids()
     logging.basicConfig(level=loglevel.upper(), format=telemetry.LOG_FORMAT)
-    telemetry.setup("scheduler")
+    telemetry.setup("scheduler", worker=telemetry.worker_name(("scheduler",)))
     health.set_ready(False)
     chosen = set(only)
     schedules = [s for name, s in SCHEDULES.items() if not chosen or name in chosen]
