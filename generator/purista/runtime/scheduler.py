@@ -215,8 +215,9 @@ class Scheduler:
         """Look at every schedule and at expired claims, then sleep until the next occurrence."""
         names = ", ".join(s.name for s in self.schedules)
         logger.info("scheduler: %s", names)
+        health.beat()  # alive before ready: a probe never sees ready without a heartbeat
+        last_beat = time.monotonic()
         health.set_ready(True)
-        last_beat = 0.0
         while not self.stopping.is_set():
             now = time.time()
             if time.monotonic() - last_beat >= health.HEARTBEAT_INTERVAL / 2:
