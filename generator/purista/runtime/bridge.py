@@ -162,7 +162,7 @@ class Sender:
 class CeleryBridge:
     """The bridge of a real deployment: Celery messages on Redis.
 
-    An invoke waits on a reply list (see `wait_reply`) rather than the result backend's
+    An invoke waits on a reply list (see `peek`) rather than the result backend's
     pub/sub, so many threads of one worker can wait at once; its result is not
     stored in the backend (a plain Celery client's call still is). The waits use a
     client of their own (`replies`: a short socket timeout and no retries) in slices
@@ -194,7 +194,7 @@ class CeleryBridge:
             attributes={"messaging.destination.name": target.queue, "purista.target": target.task},
         ):
             try:
-                self._send(target, payload, sent, reply, deadline)
+                self._send(target, payload, sent, deadline, reply=reply)
             except errors.PublishError as exc:
                 raise errors.InvokeTimeout(str(exc)) from None
             answer = self._wait(reply, deadline)
@@ -226,7 +226,7 @@ class CeleryBridge:
         check_size(json.dumps(payload), self._max_payload, target.task)
         sent = message.next()
         reply = REPLY_PREFIX + sent.message_id
-        self._send(target, payload, sent, reply, min(deadline, time.monotonic() + patience))
+        self._send(target, payload, sent, min(deadline, time.monotonic() + patience), reply=reply)
         return reply, deadline
 
     def _send(
@@ -234,13 +234,17 @@ class CeleryBridge:
         target: CommandInfo,
         payload: dict[str, Any],
         sent: Message,
-        reply: str,
         deadline: float,
+        *,
+        reply: str | None = None,
     ) -> None:
-        """Send the command with `sent`'s metadata, in the current trace, answering on `reply`."""
-        header = marked(
-            {**sent.to_header(), "reply_to": reply, "trace_context": telemetry.inject({})}
-        )
+        """Send the command with `sent`'s metadata, in the current trace.
+
+        With a `reply` list the worker answers there, and the command expires after its
+        timeout (nobody waits longer); without, it runs whenever a worker takes it.
+        """
+        answer = {"reply_to": reply} if reply else {}
+        header = marked({**sent.to_header(), **answer, "trace_context": telemetry.inject({})})
         self._sender.send(
             target.task,
             payload,
@@ -248,7 +252,7 @@ class CeleryBridge:
             header,
             task_id=sent.message_id,
             deadline=deadline,
-            expires=target.timeout,
+            expires=target.timeout if reply else None,
         )
 
     def _wait(self, reply: str, deadline: float) -> bytes | None:
@@ -281,15 +285,7 @@ class CeleryBridge:
             kind=SpanKind.PRODUCER,
             attributes={"messaging.destination.name": target.queue, "purista.target": target.task},
         ):
-            header = marked({**sent.to_header(), "trace_context": telemetry.inject({})})
-            self._sender.send(
-                target.task,
-                payload,
-                target.queue,
-                header,
-                task_id=sent.message_id,
-                deadline=time.monotonic() + patience,
-            )
+            self._send(target, payload, sent, time.monotonic() + patience)
 
     def emit(self, event: str, payload: dict[str, Any], message: Message) -> None:
         """Send one message per subscription; an event nobody subscribes to costs nothing."""
