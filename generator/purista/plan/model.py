@@ -319,7 +319,6 @@ class Gateway:
     port: int
     concurrency: int
     max_body: int
-    kube_name: str
 
 
 @dataclass(frozen=True)
@@ -357,7 +356,7 @@ class Deploy:
     database_port: int | None
     otel_port: int
     shutdown_window: int
-    gateway: Gateway = Gateway(8080, 40, 1024 * 1024, "gateway")
+    gateway: Gateway = Gateway(8080, 40, 1024 * 1024)
 
     @property
     def ok(self) -> bool:

@@ -99,7 +99,6 @@ def build_deploy(model: spec.Spec, project: Project, services: tuple[Service, ..
             port=infra.gateway.port,
             concurrency=infra.gateway.concurrency,
             max_body=infra.gateway.max_body,
-            kube_name=KubeName(project.name, "gateway"),
         ),
     )
 
@@ -115,11 +114,7 @@ def _gateway(model: spec.Spec, project: Project, services: tuple[Service, ...]) 
         return None
     gw = model.infrastructure.gateway
     max_replicas = gw.max_replicas or gw.replicas * GATEWAY_SCALE
-    longest = (
-        max(h.timeout for h in routed if h.kind == "command")
-        if any(h.kind == "command" for h in routed)
-        else 0.0
-    )
+    longest = max((h.timeout for h in routed if h.kind == "command"), default=0.0)
     return Worker(
         name="gateway",
         kind="gateway",
