@@ -613,8 +613,10 @@ def record_costs(root: Path, sink_port: int) -> dict[str, float]:
     and process metrics are read at collection, not per message); timed alone, in
     a quiet loop, it is a steadier figure than the throughput ratios.
     """
+    from support import free_port  # noqa: PLC0415  (tests/, on the path inside the venv)
+
     costs = {}
-    for exporter in ("none", "otlp", "prometheus"):
+    for exporter in ("none", *(key for _, key in RECORDERS)):
         env = {
             **os.environ,
             "PYTHONPATH": str(root / "src"),
@@ -629,13 +631,6 @@ def record_costs(root: Path, sink_port: int) -> dict[str, float]:
         )
         costs[exporter] = float(done.stdout.split()[-1])
     return costs
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ------------------------------------------------------------------------------ main
